@@ -1,0 +1,35 @@
+# Two commands matter: `make run` and `make test`. Both install what they need first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format install bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Local development: webhooks to localhost are allowed (MB_WEBHOOK_ALLOW_PRIVATE=true).
+run: $(STAMP)
+	@echo "Starting meterbell on http://$${MB_HOST:-127.0.0.1}:$${MB_PORT:-8400} (store: ./var/, private webhook targets allowed for local development)"
+	MB_WEBHOOK_ALLOW_PRIVATE=$${MB_WEBHOOK_ALLOW_PRIVATE:-true} $(BIN)/meterbell serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks migrations scripts
+	$(BIN)/ruff format --check src tests benchmarks migrations scripts
+	$(BIN)/mypy src
+
+test: lint
+	$(BIN)/pytest -q -n 2 --dist loadgroup
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks migrations scripts
+	$(BIN)/ruff check --fix src tests benchmarks migrations scripts
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,18 @@
+"""What the running application holds: settings, the store, the token signer, wake-ups."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from meterbell.config import Settings
+from meterbell.domain.tokens import TokenSigner
+from meterbell.store.db import Database
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    signer: TokenSigner
+    events_written: asyncio.Event = field(default_factory=asyncio.Event)

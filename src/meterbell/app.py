@@ -1,0 +1,64 @@
+"""The FastAPI application: routers, error handling, and (optionally) the embedded workers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from meterbell import __version__
+from meterbell.api.errors import install_error_handlers
+from meterbell.api.middleware import BodySizeLimit
+from meterbell.api.responses import JSONResponse
+from meterbell.api.routes import auth, entities, events, health
+from meterbell.api.state import AppState
+from meterbell.config import Settings
+from meterbell.domain.tokens import TokenSigner
+from meterbell.store.db import Database
+from meterbell.workers.runner import Workers
+
+DESCRIPTION = (
+    "Self-hostable events & notifications engine for usage-based billing. "
+    "Speaks the m3ter API; see docs/api.md for where it extends it."
+)
+
+
+def create_app(
+    settings: Settings, *, db: Database | None = None, run_workers: bool = True
+) -> FastAPI:
+    """Build the app. Pass `db` to share a store (tests); it is then not disposed here."""
+    owns_db = db is None
+    state = AppState(
+        settings=settings,
+        db=db or Database(settings.resolved_database_url),
+        signer=TokenSigner(settings.resolved_secret_key),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        workers = Workers(state.db, settings, state.events_written)
+        if run_workers:
+            workers.start()
+        try:
+            yield
+        finally:
+            await workers.stop()
+            if owns_db:
+                await state.db.dispose()
+
+    app = FastAPI(
+        title="meterbell",
+        version=__version__,
+        description=DESCRIPTION,
+        default_response_class=JSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.mb = state
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(events.router)
+    app.include_router(entities.build_router())
+    return app

@@ -1,0 +1,65 @@
+"""Runtime configuration: one settings class, read from `MB_*` environment variables."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret.key"
+ASYNC_DRIVERS = {
+    "postgresql://": "postgresql+asyncpg://",
+    "postgres://": "postgresql+asyncpg://",
+    "sqlite://": "sqlite+aiosqlite://",
+}
+
+
+def async_driver_url(url: str) -> str:
+    for plain, with_driver in ASYNC_DRIVERS.items():
+        if url.startswith(plain):
+            return with_driver + url[len(plain) :]
+    return url
+
+
+class Settings(BaseSettings):
+    """Everything meterbell can be told from its environment (prefix `MB_`)."""
+
+    model_config = SettingsConfigDict(env_prefix="MB_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="Folder for the SQLite file and keys.")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; empty means SQLite at <data_dir>/meterbell.db."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8400
+    secret_key: str = Field(
+        default="",
+        description="Signs tokens and encrypts stored secrets; generated into data_dir if empty.",
+    )
+    token_ttl_s: int = 18000
+    event_retention_days: int = 28
+    retention_interval_s: float = 3600.0
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The URL with its async driver: plain `postgresql://` and `sqlite://` work too."""
+        if not self.database_url:
+            return f"sqlite+aiosqlite:///{(self.data_dir / 'meterbell.db').resolve()}"
+        return async_driver_url(self.database_url)
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one kept in `<data_dir>/secret.key` (created on first use)."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.data_dir / SECRET_KEY_FILE
+        if not key_file.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip()

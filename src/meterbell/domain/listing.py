@@ -1,0 +1,36 @@
+"""List requests: filters from query parameters, shared by every entity list endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from meterbell.domain.catalog import EntitySpec
+
+FilterOp = Literal["eq", "in", "contains", "gte", "lt"]
+
+
+@dataclass(frozen=True)
+class FieldFilter:
+    """A condition on one top-level field of an entity."""
+
+    field: str
+    op: FilterOp
+    values: tuple[str, ...]
+
+
+def split_values(raw: Sequence[str]) -> tuple[str, ...]:
+    """`ids=a,b` (how the m3ter SDK sends arrays) and `ids=a&ids=b` both give ("a", "b")."""
+    return tuple(part for value in raw for part in value.split(",") if part)
+
+
+def entity_filters(spec: EntitySpec, query: Mapping[str, Sequence[str]]) -> list[FieldFilter]:
+    filters: list[FieldFilter] = []
+    if ids := split_values(query.get("ids", ())):
+        filters.append(FieldFilter("id", "in", ids))
+    for flt in spec.list_filters:
+        values = split_values(query.get(flt.param, ()))
+        if values:
+            filters.append(FieldFilter(flt.field, flt.op, values))
+    return filters

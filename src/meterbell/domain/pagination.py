@@ -1,0 +1,66 @@
+"""Opaque `nextToken`s for keyset pagination: a position in a list ordered newest first."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from meterbell.domain.errors import InvalidRequest
+
+DEFAULT_PAGE_SIZE = 10
+TOKEN_PREFIX = "mb1."
+BAD_TOKEN = "nextToken is not valid: pass back the nextToken of a previous page"
+
+
+def encode_next_token(last_seq: int) -> str:
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(str(last_seq).encode()).decode().rstrip("=")
+
+
+def decode_next_token(token: str) -> int:
+    """The position to continue after; a token we did not issue is a 400, not a crash."""
+    if not token.startswith(TOKEN_PREFIX):
+        raise InvalidRequest(BAD_TOKEN)
+    body = token[len(TOKEN_PREFIX) :]
+    try:
+        seq = int(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode())
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest(BAD_TOKEN) from exc
+    if seq < 0:
+        raise InvalidRequest(BAD_TOKEN)
+    return seq
+
+
+def page_size(value: str | None, *, maximum: int) -> int:
+    if value is None or value == "":
+        return DEFAULT_PAGE_SIZE
+    try:
+        size = int(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"pageSize must be a whole number from 1 to {maximum}") from exc
+    if not 1 <= size <= maximum:
+        raise InvalidRequest(f"pageSize must be from 1 to {maximum} (got {size})")
+    return size
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: `{"data": [...], "nextToken": "..."}` on the wire."""
+
+    data: list[dict[str, Any]]
+    next_token: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"data": self.data}
+        if self.next_token:
+            body["nextToken"] = self.next_token
+        return body
+
+
+def page_from_rows(rows: Sequence[tuple[int, dict[str, Any]]], size: int) -> Page:
+    """Rows fetched with `limit=size + 1`: the extra row only says another page exists."""
+    shown = rows[:size]
+    has_more = len(rows) > size
+    return Page([item for _, item in shown], encode_next_token(shown[-1][0]) if has_more else None)

@@ -1,0 +1,106 @@
+"""Checks an entity request body against its m3ter request schema, with messages naming fields."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from meterbell.domain.catalog import EntitySpec, entity_by_name
+from meterbell.domain.codes import code_problem
+from meterbell.domain.errors import InvalidRequest
+
+# Fields the server owns: a client may send them back (read-modify-write) but never sets them.
+SERVER_FIELDS = frozenset(
+    {"id", "version", "dtCreated", "dtLastModified", "createdBy", "lastModifiedBy", "orgId"}
+)
+DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+JSON_TYPE_WORDS = {
+    "string": "a string",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "object": "an object",
+    "array": "an array",
+    "null": "null",
+}
+
+MAX_REPORTED_ERRORS = 5
+
+format_checker = FormatChecker(formats=())
+
+
+@format_checker.checks("date", raises=ValueError)
+def _is_date(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not DATE_PATTERN.fullmatch(value):
+        return False
+    date.fromisoformat(value)
+    return True
+
+
+@format_checker.checks("date-time", raises=ValueError)
+def _is_date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not DATE_PATTERN.match(value) or "T" not in value:
+        return False
+    datetime.fromisoformat(value)
+    return True
+
+
+@cache
+def _validator(entity_name: str) -> Draft202012Validator:
+    return Draft202012Validator(entity_by_name(entity_name).schema, format_checker=format_checker)
+
+
+def _field_path(error: ValidationError) -> str:
+    parts = [str(p) if isinstance(p, str) else f"[{p}]" for p in error.absolute_path]
+    return ".".join(parts).replace(".[", "[")
+
+
+def _expected_types(schema_type: object) -> str:
+    names = schema_type if isinstance(schema_type, list) else [schema_type]
+    return " or ".join(JSON_TYPE_WORDS.get(str(name), str(name)) for name in names)
+
+
+def describe(error: ValidationError) -> str:
+    """One sentence a person can act on, naming the field at fault."""
+    field = _field_path(error)
+    where = f"'{field}'" if field else "The request body"
+    if error.validator == "required":
+        missing = re.findall(r"'([^']+)' is a required property", error.message)
+        name = f"{field}.{missing[0]}" if field and missing else (missing[0] if missing else "?")
+        return f"'{name}' is required"
+    if error.validator == "type":
+        return f"{where} must be {_expected_types(error.validator_value)}"
+    if error.validator == "format":
+        shape = (
+            "YYYY-MM-DD" if error.validator_value == "date" else "ISO-8601 (2026-01-31T00:00:00Z)"
+        )
+        return f"{where} must be a {error.validator_value} in the form {shape}"
+    if error.validator == "enum":
+        allowed = ", ".join(str(v) for v in error.validator_value)
+        return f"{where} must be one of: {allowed}"
+    return f"{where}: {error.message}"
+
+
+def validate_entity_body(spec: EntitySpec, body: object) -> dict[str, Any]:
+    """The body the client may set, or InvalidRequest naming each field at fault."""
+    if not isinstance(body, Mapping):
+        raise InvalidRequest("The request body must be a JSON object")
+    fields = {key: value for key, value in body.items() if key not in SERVER_FIELDS}
+    errors = sorted(_validator(spec.name).iter_errors(fields), key=lambda e: list(e.path))
+    if errors:
+        messages = dict.fromkeys(describe(error) for error in errors[:MAX_REPORTED_ERRORS])
+        raise InvalidRequest("; ".join(messages))
+    code = fields.get("code")
+    if isinstance(code, str) and (problem := code_problem(code)):
+        raise InvalidRequest(f"'code' {problem}")
+    return fields

@@ -1,0 +1,108 @@
+"""Reading the event log: list, fetch, and discover event types and their fields."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from meterbell.domain import catalog
+from meterbell.domain.clock import isoformat
+from meterbell.domain.errors import InvalidRequest, NotFound
+from meterbell.domain.events import ACTIONS, entity_event_fields, entity_event_name
+from meterbell.domain.listing import split_values
+from meterbell.domain.pagination import Page, decode_next_token, page_from_rows
+from meterbell.store import entities as entity_store
+from meterbell.store import events as event_store
+from meterbell.store.db import Database
+
+MAX_PAGE_SIZE = 100
+EVENT_QUERY_PARAMS = {
+    "eventName": "event_name",
+    "eventType": "category",
+    "resourceId": "resource_id",
+    "accountId": "account_id",
+    "notificationId": "notification_id",
+    "notificationCode": "notification_code",
+}
+
+
+def public_event(row: event_store.EventRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "eventName": row.event_name,
+        "eventTime": isoformat(row.event_time),
+        "dtActioned": isoformat(row.dt_actioned) if row.dt_actioned else None,
+        "m3terEvent": row.m3ter_event,
+    }
+
+
+def _bool_param(name: str, raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered not in ("true", "false"):
+        raise InvalidRequest(f"{name} must be true or false (got '{raw}')")
+    return lowered == "true"
+
+
+def event_query(query: Mapping[str, Sequence[str]]) -> event_store.EventQuery:
+    filters: dict[str, Any] = {
+        attribute: query[param][-1]
+        for param, attribute in EVENT_QUERY_PARAMS.items()
+        if query.get(param) and query[param][-1]
+    }
+    include_actioned = query.get("includeActioned")
+    if include_actioned:
+        filters["include_actioned"] = _bool_param("includeActioned", include_actioned[-1])
+    return event_store.EventQuery(ids=split_values(query.get("ids", ())), **filters)
+
+
+async def list_events(
+    db: Database, org_id: str, query: Mapping[str, Sequence[str]], *, page_size: int
+) -> Page:
+    filters = event_query(query)
+    next_token = query.get("nextToken", [None])[-1]
+    before = decode_next_token(next_token) if next_token else None
+    async with db.read() as conn:
+        rows = await event_store.list_events(
+            conn, org_id, filters, before_seq=before, limit=page_size + 1
+        )
+    return page_from_rows([(row.seq, public_event(row)) for row in rows], page_size)
+
+
+async def get_event(db: Database, org_id: str, event_id: str) -> dict[str, Any]:
+    async with db.read() as conn:
+        row = await event_store.get_event(conn, org_id, event_id)
+    if row is None:
+        raise NotFound(f"No event with id {event_id} in this organization")
+    return public_event(row)
+
+
+async def event_types(db: Database, org_id: str) -> list[str]:
+    return list(catalog.event_types())
+
+
+def _unknown_event_name(name: str, known: Sequence[str]) -> InvalidRequest:
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else " GET /events/types lists them."
+    return InvalidRequest(f"Unknown event type '{name}'.{hint}")
+
+
+async def event_fields(
+    db: Database, org_id: str, event_name: str | None
+) -> dict[str, dict[str, str]]:
+    """`new.*` / `old.*` field paths and m3ter type words, per event type."""
+    async with db.read() as conn:
+        seen = await entity_store.fields_seen(conn, org_id)
+    fields: dict[str, dict[str, str]] = {}
+    for spec in catalog.all_entities():
+        for action in ACTIONS:
+            name = entity_event_name(spec, action)
+            fields[name] = entity_event_fields(spec, action, seen.get(spec.name, {}))
+    known = await event_types(db, org_id)
+    for name in known:
+        fields.setdefault(name, {})
+    if event_name is None:
+        return fields
+    if event_name not in fields:
+        raise _unknown_event_name(event_name, known)
+    return {event_name: fields[event_name]}

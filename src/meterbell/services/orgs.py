@@ -1,0 +1,101 @@
+"""Organizations, their service credentials, and access tokens."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from meterbell.domain.catalog import entity_by_name
+from meterbell.domain.clock import isoformat, utcnow
+from meterbell.domain.credentials import issue_credential, secret_matches
+from meterbell.domain.defaults import SINGLETON_DEFAULTS
+from meterbell.domain.errors import InvalidRequest, NotFound, Unauthorized
+from meterbell.domain.tokens import SCOPE, TokenClaims, TokenSigner
+from meterbell.services.entities import create_singleton
+from meterbell.store import orgs as org_store
+from meterbell.store.db import Database
+from meterbell.store.events import EventRow, insert_events
+
+SYSTEM_ACTOR = "meterbell"
+
+
+@dataclass(frozen=True)
+class NewCredential:
+    org_id: str
+    client_id: str
+    client_secret: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "orgId": self.org_id,
+            "clientId": self.client_id,
+            "clientSecret": self.client_secret,
+        }
+
+
+def _organization_created_event(org: org_store.OrganizationRow) -> EventRow:
+    dto = {"id": org.id, "name": org.name, "dtCreated": isoformat(org.dt_created), "orgId": org.id}
+    return EventRow(
+        id=str(uuid.uuid4()),
+        org_id=org.id,
+        event_name="configuration.organization.created",
+        category="Configuration",
+        event_time=org.dt_created,
+        m3ter_event={"eventData": {"newDto": dto}},
+        resource_id=org.id,
+    )
+
+
+async def create_organization(db: Database, name: str) -> NewCredential:
+    """A new organization with its default settings and a first service credential."""
+    if not name.strip() or len(name) > 200:
+        raise InvalidRequest("The organization name must be 1 to 200 characters")
+    org = org_store.OrganizationRow(id=str(uuid.uuid4()), name=name.strip(), dt_created=utcnow())
+    async with db.write() as conn:
+        await org_store.insert_organization(conn, org)
+        await insert_events(conn, [_organization_created_event(org)])
+        for entity_name, defaults in SINGLETON_DEFAULTS.items():
+            await create_singleton(
+                conn, org.id, entity_by_name(entity_name), defaults, SYSTEM_ACTOR
+            )
+    return await create_credential(db, org.id)
+
+
+async def create_credential(db: Database, org_id: str) -> NewCredential:
+    issued = issue_credential()
+    async with db.write() as conn:
+        if await org_store.get_organization(conn, org_id) is None:
+            raise NotFound(f"No organization with id {org_id}")
+        row = org_store.CredentialRow(issued.client_id, org_id, issued.salt, issued.secret_hash)
+        await org_store.insert_credential(conn, row, utcnow())
+    return NewCredential(org_id, issued.client_id, issued.client_secret)
+
+
+async def list_organizations(db: Database) -> list[org_store.OrganizationRow]:
+    async with db.read() as conn:
+        return await org_store.list_organizations(conn)
+
+
+async def has_organizations(db: Database) -> bool:
+    async with db.read() as conn:
+        return await org_store.count_organizations(conn) > 0
+
+
+async def issue_token(
+    db: Database, signer: TokenSigner, client_id: str, client_secret: str, ttl_s: int
+) -> dict[str, Any]:
+    """Exchange a client id and secret for a bearer token (OAuth2 client credentials)."""
+    async with db.read() as conn:
+        credential = await org_store.get_credential(conn, client_id)
+    if credential is None or not secret_matches(
+        client_secret, credential.secret_salt, credential.secret_hash
+    ):
+        raise Unauthorized("Unknown client id or wrong client secret")
+    token = signer.issue(
+        TokenClaims(client_id=client_id, org_id=credential.org_id),
+        now=utcnow(),
+        ttl=timedelta(seconds=ttl_s),
+    )
+    return {"access_token": token, "token_type": "Bearer", "expires_in": ttl_s, "scope": SCOPE}

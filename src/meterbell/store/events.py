@@ -1,0 +1,141 @@
+"""Queries on the events table: the outbox the dispatcher drains and the log users list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from meterbell.store.tables import events
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: str
+    org_id: str
+    event_name: str
+    category: str
+    event_time: datetime
+    m3ter_event: dict[str, Any]
+    resource_id: str | None = None
+    account_id: str | None = None
+    notification_id: str | None = None
+    notification_code: str | None = None
+    dt_actioned: datetime | None = None
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Filters of `GET /events`; None means "not filtered on"."""
+
+    event_name: str | None = None
+    category: str | None = None
+    resource_id: str | None = None
+    account_id: str | None = None
+    notification_id: str | None = None
+    notification_code: str | None = None
+    ids: tuple[str, ...] = ()
+    include_actioned: bool = True
+
+
+def _row_values(event: EventRow) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "org_id": event.org_id,
+        "event_name": event.event_name,
+        "category": event.category,
+        "event_time": event.event_time,
+        "m3ter_event": event.m3ter_event,
+        "resource_id": event.resource_id,
+        "account_id": event.account_id,
+        "notification_id": event.notification_id,
+        "notification_code": event.notification_code,
+        "dt_actioned": event.dt_actioned,
+    }
+
+
+def _from_row(row: Any) -> EventRow:
+    return EventRow(
+        id=row.id,
+        org_id=row.org_id,
+        event_name=row.event_name,
+        category=row.category,
+        event_time=row.event_time,
+        m3ter_event=row.m3ter_event,
+        resource_id=row.resource_id,
+        account_id=row.account_id,
+        notification_id=row.notification_id,
+        notification_code=row.notification_code,
+        dt_actioned=row.dt_actioned,
+        seq=row.seq,
+    )
+
+
+async def insert_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> None:
+    if rows:
+        await conn.execute(insert(events), [_row_values(row) for row in rows])
+
+
+async def get_event(conn: AsyncConnection, org_id: str, event_id: str) -> EventRow | None:
+    row = (
+        await conn.execute(
+            select(events).where((events.c.org_id == org_id) & (events.c.id == event_id))
+        )
+    ).first()
+    return _from_row(row) if row else None
+
+
+def _conditions(org_id: str, query: EventQuery) -> list[ColumnElement[bool]]:
+    conditions = [events.c.org_id == org_id]
+    for column, value in (
+        (events.c.event_name, query.event_name),
+        (events.c.category, query.category),
+        (events.c.resource_id, query.resource_id),
+        (events.c.account_id, query.account_id),
+        (events.c.notification_id, query.notification_id),
+        (events.c.notification_code, query.notification_code),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    if query.ids:
+        conditions.append(events.c.id.in_(query.ids))
+    if not query.include_actioned:
+        conditions.append(events.c.dt_actioned.is_(None))
+    return conditions
+
+
+async def list_events(
+    conn: AsyncConnection, org_id: str, query: EventQuery, *, before_seq: int | None, limit: int
+) -> list[EventRow]:
+    """Newest first, continuing below `before_seq`."""
+    statement = select(events).where(*_conditions(org_id, query))
+    if before_seq is not None:
+        statement = statement.where(events.c.seq < before_seq)
+    rows = await conn.execute(statement.order_by(events.c.seq.desc()).limit(limit))
+    return [_from_row(row) for row in rows]
+
+
+async def undispatched_events(conn: AsyncConnection, limit: int) -> list[EventRow]:
+    """The oldest events no dispatcher has handled yet, locked against other dispatchers."""
+    statement = (
+        select(events).where(events.c.dt_actioned.is_(None)).order_by(events.c.seq).limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    return [_from_row(row) for row in await conn.execute(statement)]
+
+
+async def mark_actioned(conn: AsyncConnection, seqs: Sequence[int], at: datetime) -> None:
+    await conn.execute(update(events).where(events.c.seq.in_(seqs)).values(dt_actioned=at))
+
+
+async def delete_events_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
+    """Delete up to `limit` events older than `cutoff`; returns how many went."""
+    doomed = select(events.c.seq).where(events.c.event_time < cutoff).limit(limit)
+    result = await conn.execute(delete(events).where(events.c.seq.in_(doomed.scalar_subquery())))
+    return int(result.rowcount)

@@ -1,0 +1,43 @@
+"""The shape every worker shares: do a step of work, then wait for a wake-up or a timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+Step = Callable[[], Awaitable[bool]]
+ERROR_PAUSE_S = 1.0
+
+
+async def run_forever(name: str, step: Step, *, wake: asyncio.Event | None, idle_s: float) -> None:
+    """Call `step` until cancelled. A step returns True when more work may be waiting.
+
+    Between idle steps the loop sleeps `idle_s` or until `wake` is set, whichever is first.
+    A failing step is logged and retried after a pause; it never ends the loop.
+    """
+    while True:
+        try:
+            busy = await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker step failed", worker=name)
+            await asyncio.sleep(ERROR_PAUSE_S)
+            continue
+        if busy:
+            continue
+        await _idle(wake, idle_s)
+
+
+async def _idle(wake: asyncio.Event | None, idle_s: float) -> None:
+    if wake is None:
+        await asyncio.sleep(idle_s)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wake.wait(), timeout=idle_s)
+    wake.clear()
