@@ -45,7 +45,7 @@ def entity_event_fields(
     spec: EntitySpec, action: Action, seen: Mapping[str, str]
 ) -> dict[str, str]:
     """`new.*` / `old.*` paths of one entity event type, declared fields first, then seen ones."""
-    types = {name: field.type for name, field in spec.fields.items()}
+    types: dict[str, str] = {name: field.type for name, field in spec.fields.items()}
     types["orgId"] = "string"
     for name, kind in seen.items():
         types.setdefault(name, kind)

@@ -86,7 +86,8 @@ def describe(error: ValidationError) -> str:
         )
         return f"{where} must be a {error.validator_value} in the form {shape}"
     if error.validator == "enum":
-        allowed = ", ".join(str(v) for v in error.validator_value)
+        choices: list[object] = error.validator_value  # type: ignore[assignment]
+        allowed = ", ".join(str(v) for v in choices)
         return f"{where} must be one of: {allowed}"
     return f"{where}: {error.message}"
 

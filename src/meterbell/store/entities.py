@@ -20,7 +20,8 @@ def _field_text(field: str) -> ColumnElement[Any]:
         return entities.c.id
     if field == "code":
         return entities.c.code
-    return entities.c.data[field].as_string()
+    text: ColumnElement[Any] = entities.c.data[field].as_string()
+    return text
 
 
 def _array_contains(field: str, value: str, dialect: str) -> ColumnElement[bool]:
