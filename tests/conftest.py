@@ -16,6 +16,7 @@ import pytest
 
 from meterbell.app import create_app
 from meterbell.config import Settings, async_driver_url
+from meterbell.logs import configure_logging
 from meterbell.services import orgs
 from meterbell.store.db import Database
 from meterbell.store.migrate import upgrade
@@ -23,6 +24,8 @@ from meterbell.store.migrate import upgrade
 POSTGRES_URL = os.environ.get("MB_TEST_POSTGRES_URL", "")
 STORES = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
 TEST_SECRET_KEY = "test-secret-key-for-meterbell"
+
+configure_logging("warning")
 
 
 def _plain_pg_url(database: str) -> str:
@@ -86,7 +89,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 async def client(db: Database, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, db=db, run_workers=False)
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://meterbell.test") as c:
         yield c
 

@@ -31,6 +31,17 @@ JSON_TYPE_WORDS = {
 }
 
 MAX_REPORTED_ERRORS = 5
+LIMIT_PHRASES = {
+    "minLength": "must be at least {} characters long",
+    "maxLength": "must be at most {} characters long",
+    "minimum": "must be at least {}",
+    "maximum": "must be at most {}",
+    "exclusiveMinimum": "must be greater than {}",
+    "exclusiveMaximum": "must be less than {}",
+    "minItems": "must have at least {} items",
+    "maxItems": "must have at most {} items",
+    "maxProperties": "must have at most {} entries",
+}
 
 format_checker = FormatChecker(formats=())
 
@@ -89,6 +100,8 @@ def describe(error: ValidationError) -> str:
         choices: list[object] = error.validator_value  # type: ignore[assignment]
         allowed = ", ".join(str(v) for v in choices)
         return f"{where} must be one of: {allowed}"
+    if error.validator in LIMIT_PHRASES:
+        return f"{where} {LIMIT_PHRASES[str(error.validator)].format(error.validator_value)}"
     return f"{where}: {error.message}"
 
 

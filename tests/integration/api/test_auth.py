@@ -1,0 +1,134 @@
+"""`POST /oauth/token` and bearer tokens: who may call what."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from meterbell.domain.clock import utcnow
+from meterbell.domain.tokens import TokenClaims, TokenSigner
+from tests.conftest import TEST_SECRET_KEY, OrgApi
+
+
+async def test_token_with_json_body(api: OrgApi) -> None:
+    response = await api.client.post(
+        "/oauth/token",
+        json={"grant_type": "client_credentials"},
+        auth=(api.client_id, api.client_secret),
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 18000
+    assert "scope" in body
+    assert (
+        await api.client.get(
+            api.url("events"), headers={"Authorization": f"Bearer {body['access_token']}"}
+        )
+    ).status_code == 200
+
+
+async def test_token_with_form_body(api: OrgApi) -> None:
+    response = await api.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(api.client_id, api.client_secret),
+    )
+    assert response.status_code == 200
+    assert response.json()["access_token"]
+
+
+async def test_token_with_client_credentials_in_the_form(api: OrgApi) -> None:
+    response = await api.client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": api.client_id,
+            "client_secret": api.client_secret,
+        },
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("auth", "body", "status", "message"),
+    [
+        (("id", "secret"), {"grant_type": "client_credentials"}, 401, "Unknown client id"),
+        (None, {"grant_type": "client_credentials"}, 401, "HTTP Basic"),
+        ("right-id-wrong-secret", {"grant_type": "client_credentials"}, 401, "wrong client secret"),
+        ("right", {"grant_type": "password"}, 400, "grant_type must be 'client_credentials'"),
+        ("right", {}, 400, "grant_type must be 'client_credentials'"),
+    ],
+)
+async def test_token_refusals(
+    api: OrgApi, auth: object, body: dict[str, str], status: int, message: str
+) -> None:
+    if auth == "right":
+        auth = (api.client_id, api.client_secret)
+    elif auth == "right-id-wrong-secret":
+        auth = (api.client_id, api.client_secret + "x")
+    response = await api.client.post("/oauth/token", json=body, auth=auth)  # type: ignore[arg-type]
+    assert response.status_code == status
+    assert message in response.json()["message"]
+
+
+async def test_token_with_malformed_json(api: OrgApi) -> None:
+    response = await api.client.post(
+        "/oauth/token",
+        content=b"{oops",
+        headers={"Content-Type": "application/json"},
+        auth=(api.client_id, api.client_secret),
+    )
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer", "Bearer not-a-token", "Basic abc", "Bearer eyJhbGciOiJub25lIn0.e30."],
+)
+async def test_missing_or_invalid_token_is_401(api: OrgApi, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = await api.client.get(api.url("commitments"), headers=headers)
+    assert response.status_code == 401
+    assert response.json()["message"]
+
+
+async def test_expired_token_is_401(api: OrgApi) -> None:
+    expired = TokenSigner(TEST_SECRET_KEY).issue(
+        TokenClaims(api.client_id, api.org_id),
+        now=utcnow() - timedelta(hours=6),
+        ttl=timedelta(hours=5),
+    )
+    response = await api.client.get(
+        api.url("commitments"), headers={"Authorization": f"Bearer {expired}"}
+    )
+    assert response.status_code == 401
+    assert "expired" in response.json()["message"]
+
+
+async def test_token_signed_with_another_key_is_401(api: OrgApi) -> None:
+    forged = TokenSigner("some-other-key").issue(
+        TokenClaims(api.client_id, api.org_id), now=utcnow(), ttl=timedelta(hours=1)
+    )
+    response = await api.client.get(
+        api.url("commitments"), headers={"Authorization": f"Bearer {forged}"}
+    )
+    assert response.status_code == 401
+
+
+async def test_token_of_another_org_is_403(api: OrgApi, other_api: OrgApi) -> None:
+    response = await api.client.get(other_api.url("commitments"), headers=api.headers)
+    assert response.status_code == 403
+    assert other_api.org_id in response.json()["message"]
+
+
+async def test_health_ready_and_docs_need_no_token(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health")).json() == {"status": "ok"}
+    assert (await client.get("/ready")).json() == {"status": "ready"}
+    spec = (await client.get("/openapi.json")).json()
+    assert "/organizations/{orgId}/commitments/{id}" in spec["paths"]
+    assert "/oauth/token" in spec["paths"]
+    assert (await client.get("/docs")).status_code == 200
