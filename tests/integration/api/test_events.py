@@ -9,27 +9,33 @@ from meterbell.domain.catalog import entity_by_name
 from tests.conftest import OrgApi
 from tests.factories import minimal_body
 
-M3TER_EVENT_TYPES = (
-    {
-        f"billing.{e}.{a}"
-        for e in ["balance", "balanceamount", "bill", "billconfig", "billjob", "charge", "counteradjustment", "scheduledbalancecharge", "scheduledbalancetransaction", "statementjob"]
-        for a in ("created", "updated", "deleted")
-    }
-    | {
-        f"configuration.{e}.{a}"
-        for e in ["account", "accountplan", "aggregation", "alert", "commitment", "compoundaggregation", "contract", "counter", "counterpricing", "creditreason", "customfield", "meter", "metergroup", "organization", "organizationconfig", "plan", "plangroup", "plangrouplink", "plantemplate", "pricing", "pricingband", "product", "transactiontype"]
-        for a in ("created", "updated", "deleted")
-    }
-    | {
-        "dataexport.job.failure",
-        "ingest.validation.failure",
-        "integration.authentication.error",
-        "integration.disabled.error",
-        "integration.missingaccountmapping.error",
-        "integration.perform.error",
-        "integration.validation.error",
-    }
+BILLING_ENTITIES = (
+    "balance balanceamount bill billconfig billjob charge counteradjustment "
+    "scheduledbalancecharge scheduledbalancetransaction statementjob"
 )
+CONFIGURATION_ENTITIES = (
+    "account accountplan aggregation alert commitment compoundaggregation contract counter "
+    "counterpricing creditreason customfield meter metergroup organization organizationconfig "
+    "plan plangroup plangrouplink plantemplate pricing pricingband product transactiontype"
+)
+ERROR_EVENT_TYPES = {
+    "dataexport.job.failure",
+    "ingest.validation.failure",
+    "integration.authentication.error",
+    "integration.disabled.error",
+    "integration.missingaccountmapping.error",
+    "integration.perform.error",
+    "integration.validation.error",
+}
+M3TER_EVENT_TYPES = ERROR_EVENT_TYPES | {
+    f"{category}.{entity}.{action}"
+    for category, names in (
+        ("billing", BILLING_ENTITIES),
+        ("configuration", CONFIGURATION_ENTITIES),
+    )
+    for entity in names.split()
+    for action in ("created", "updated", "deleted")
+}
 
 
 async def events_of(api: OrgApi, **params: Any) -> list[dict[str, Any]]:
@@ -150,7 +156,8 @@ async def test_event_fields_by_action(api: OrgApi) -> None:
     assert created["new.commitmentFeeBillInAdvance"] == "boolean"
     assert not any(name.startswith("old.") for name in created)
     deleted = fields["configuration.commitment.deleted"]
-    assert deleted and all(name.startswith("old.") for name in deleted)
+    assert deleted
+    assert all(name.startswith("old.") for name in deleted)
     updated = fields["configuration.commitment.updated"]
     assert updated["old.amount"] == updated["new.amount"] == "double"
 
