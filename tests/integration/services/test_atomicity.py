@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from meterbell.domain.catalog import entity_by_name
-from meterbell.services import entities as entity_service
+from meterbell.services import versioned as versioned_service
 from tests.conftest import OrgApi
 from tests.factories import minimal_body
 
@@ -21,7 +21,7 @@ def failing_event_write(monkeypatch: pytest.MonkeyPatch) -> None:
     async def fail(*_args: Any, **_kwargs: Any) -> None:
         raise InjectedFailure("the event write failed")
 
-    monkeypatch.setattr(entity_service, "insert_events", fail)
+    monkeypatch.setattr(versioned_service, "insert_events", fail)
 
 
 async def event_count(api: OrgApi) -> int:
@@ -46,7 +46,7 @@ async def test_failed_event_write_leaves_update_and_delete_undone(
     async def fail(*_args: Any, **_kwargs: Any) -> None:
         raise InjectedFailure("the event write failed")
 
-    monkeypatch.setattr(entity_service, "insert_events", fail)
+    monkeypatch.setattr(versioned_service, "insert_events", fail)
     updated = await api.put(f"commitments/{created['id']}", {**created, "amountSpent": 5})
     deleted = await api.delete(f"commitments/{created['id']}")
     monkeypatch.undo()
