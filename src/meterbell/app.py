@@ -11,9 +11,18 @@ from meterbell import __version__
 from meterbell.api.errors import install_error_handlers
 from meterbell.api.middleware import BodySizeLimit
 from meterbell.api.responses import JSONResponse
-from meterbell.api.routes import auth, entities, events, health
+from meterbell.api.routes import (
+    auth,
+    entities,
+    events,
+    health,
+    integrations,
+    notifications,
+    webhooks,
+)
 from meterbell.api.state import AppState
 from meterbell.config import Settings
+from meterbell.domain.secrets_box import SecretBox
 from meterbell.domain.tokens import TokenSigner
 from meterbell.store.db import Database
 from meterbell.workers.runner import Workers
@@ -33,17 +42,19 @@ def create_app(
         settings=settings,
         db=db or Database(settings.resolved_database_url),
         signer=TokenSigner(settings.resolved_secret_key),
+        box=SecretBox(settings.resolved_secret_key),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        workers = Workers(state.db, settings, state.events_written)
+        workers = Workers(state.db, settings, state.events_written, state.runs_due)
         if run_workers:
-            workers.start()
+            await workers.start()
         try:
             yield
         finally:
-            await workers.stop()
+            if run_workers:
+                await workers.stop()
             if owns_db:
                 await state.db.dispose()
 
@@ -60,5 +71,9 @@ def create_app(
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(events.router)
+    app.include_router(notifications.router)
+    app.include_router(webhooks.router)
+    app.include_router(integrations.configs)
+    app.include_router(integrations.run_routes)
     app.include_router(entities.build_router())
     return app

@@ -107,8 +107,8 @@ def worker() -> None:
     configure_logging(settings.log_level)
 
     async def run_workers(db: Database) -> None:
-        workers = Workers(db, settings, asyncio.Event())
-        workers.start()
+        workers = Workers(db, settings, asyncio.Event(), asyncio.Event())
+        await workers.start()
         try:
             await asyncio.Event().wait()
         finally:

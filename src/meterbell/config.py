@@ -43,6 +43,21 @@ class Settings(BaseSettings):
     event_retention_days: int = 28
     retention_interval_s: float = 3600.0
     max_body_bytes: int = 1024 * 1024
+    webhook_allow_private: bool = Field(
+        default=False, description="Allow webhook URLs on private, loopback or link-local hosts."
+    )
+    delivery_timeout_s: float = 10.0
+    delivery_attempts: int = Field(default=4, ge=1, le=20)
+    delivery_backoff_s: float = Field(default=2.0, ge=0)
+    auto_disable_after: int = Field(default=10, ge=1)
+    delivery_concurrency: int = Field(default=256, ge=1)
+    destination_concurrency: int = Field(default=16, ge=1)
+    delivery_lease_s: float = Field(
+        default=120.0, gt=0, description="A run a dead worker held is retried after this long."
+    )
+    worker_poll_s: float = Field(
+        default=1.0, gt=0, description="Safety-net poll when no wake-up arrives (cluster mode)."
+    )
     log_level: str = "info"
 
     @property

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from meterbell.config import Settings
+from meterbell.domain.secrets_box import SecretBox
 from meterbell.domain.tokens import TokenSigner
 from meterbell.store.db import Database
 
@@ -15,4 +16,6 @@ class AppState:
     settings: Settings
     db: Database
     signer: TokenSigner
+    box: SecretBox
     events_written: asyncio.Event = field(default_factory=asyncio.Event)
+    runs_due: asyncio.Event = field(default_factory=asyncio.Event)

@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args
 
 FieldType = Literal["string", "double", "int", "long", "boolean", "map", "array"]
 _FieldFormat = Literal["date", "date-time", "uuid"]
-FilterOp = Literal["eq", "in", "contains", "gte", "lt"]
+FilterOp = Literal["eq", "in", "contains", "gte", "lt", "is"]
 _Category = Literal["configuration", "billing"]
 
 _ACTIONS = ("created", "updated", "deleted")

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
-from meterbell.domain.catalog import EntitySpec
-
-FilterOp = Literal["eq", "in", "contains", "gte", "lt"]
+from meterbell.domain.catalog import EntitySpec, FilterOp
 
 
 @dataclass(frozen=True)
@@ -25,10 +22,14 @@ def split_values(raw: Sequence[str]) -> tuple[str, ...]:
     return tuple(part for value in raw for part in value.split(",") if part)
 
 
+def id_filters(query: Mapping[str, Sequence[str]]) -> list[FieldFilter]:
+    """The `ids` filter every list endpoint takes."""
+    ids = split_values(query.get("ids", ()))
+    return [FieldFilter("id", "in", ids)] if ids else []
+
+
 def entity_filters(spec: EntitySpec, query: Mapping[str, Sequence[str]]) -> list[FieldFilter]:
-    filters: list[FieldFilter] = []
-    if ids := split_values(query.get("ids", ())):
-        filters.append(FieldFilter("id", "in", ids))
+    filters = id_filters(query)
     for flt in spec.list_filters:
         values = split_values(query.get(flt.param, ()))
         if values:

@@ -6,10 +6,11 @@ import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import ValidationError as SchemaError
+from pydantic import BaseModel, ValidationError
 
 from meterbell.domain.catalog import EntitySpec, entity_by_name
 from meterbell.domain.codes import code_problem
@@ -43,6 +44,8 @@ LIMIT_PHRASES = {
     "maxProperties": "must have at most {} entries",
 }
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
 format_checker = FormatChecker(formats=())
 
 
@@ -71,7 +74,7 @@ def _validator(entity_name: str) -> Draft202012Validator:
     return Draft202012Validator(entity_by_name(entity_name).schema, format_checker=format_checker)
 
 
-def _field_path(error: ValidationError) -> str:
+def _field_path(error: SchemaError) -> str:
     parts = [str(p) if isinstance(p, str) else f"[{p}]" for p in error.absolute_path]
     return ".".join(parts).replace(".[", "[")
 
@@ -81,7 +84,7 @@ def _expected_types(schema_type: object) -> str:
     return " or ".join(JSON_TYPE_WORDS.get(str(name), str(name)) for name in names)
 
 
-def describe(error: ValidationError) -> str:
+def describe(error: SchemaError) -> str:
     """One sentence a person can act on, naming the field at fault."""
     field = _field_path(error)
     where = f"'{field}'" if field else "The request body"
@@ -118,3 +121,43 @@ def validate_entity_body(spec: EntitySpec, body: object) -> dict[str, Any]:
     if isinstance(code, str) and (problem := code_problem(code)):
         raise InvalidRequest(f"'code' {problem}")
     return fields
+
+
+PYDANTIC_PHRASES = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "int_type": "must be a whole number",
+    "float_type": "must be a number",
+    "dict_type": "must be an object",
+    "list_type": "must be an array",
+    "model_type": "must be an object",
+}
+
+
+def _pydantic_problem(error: Mapping[str, Any]) -> str:
+    field = ".".join(str(part) for part in error.get("loc", ()))
+    where = f"'{field}'" if field else "The request body"
+    kind = str(error.get("type", ""))
+    context = error.get("ctx") or {}
+    if kind in PYDANTIC_PHRASES:
+        return f"{where} {PYDANTIC_PHRASES[kind]}"
+    if kind == "string_too_short":
+        return f"{where} must be at least {context.get('min_length')} characters long"
+    if kind == "string_too_long":
+        return f"{where} must be at most {context.get('max_length')} characters long"
+    if kind in ("literal_error", "enum"):
+        return f"{where} must be one of: {context.get('expected')}"
+    return f"{where}: {error.get('msg', 'is not valid')}"
+
+
+def validate_model(model: type[ModelT], body: object) -> ModelT:
+    """`body` as `model`, or InvalidRequest naming each field at fault."""
+    if not isinstance(body, Mapping):
+        raise InvalidRequest("The request body must be a JSON object")
+    fields = {key: value for key, value in body.items() if key not in SERVER_FIELDS}
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        problems = dict.fromkeys(_pydantic_problem(e) for e in exc.errors()[:MAX_REPORTED_ERRORS])
+        raise InvalidRequest("; ".join(problems)) from exc

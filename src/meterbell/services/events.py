@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from meterbell.domain import catalog
-from meterbell.domain.clock import isoformat
 from meterbell.domain.errors import InvalidRequest, NotFound
 from meterbell.domain.events import ACTIONS, entity_event_fields, entity_event_name
 from meterbell.domain.listing import split_values
@@ -25,16 +24,6 @@ EVENT_QUERY_PARAMS = {
     "notificationId": "notification_id",
     "notificationCode": "notification_code",
 }
-
-
-def public_event(row: event_store.EventRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "eventName": row.event_name,
-        "eventTime": isoformat(row.event_time),
-        "dtActioned": isoformat(row.dt_actioned) if row.dt_actioned else None,
-        "m3terEvent": row.m3ter_event,
-    }
 
 
 def _bool_param(name: str, raw: str) -> bool:
@@ -66,15 +55,19 @@ async def list_events(
         rows = await event_store.list_events(
             conn, org_id, filters, before_seq=before, limit=page_size + 1
         )
-    return page_from_rows([(row.seq, public_event(row)) for row in rows], page_size)
+    return page_from_rows([(row.seq, row.to_public()) for row in rows], page_size)
 
 
-async def get_event(db: Database, org_id: str, event_id: str) -> dict[str, Any]:
+async def get_event_row(db: Database, org_id: str, event_id: str) -> event_store.EventRow:
     async with db.read() as conn:
         row = await event_store.get_event(conn, org_id, event_id)
     if row is None:
         raise NotFound(f"No event with id {event_id} in this organization")
-    return public_event(row)
+    return row
+
+
+async def get_event(db: Database, org_id: str, event_id: str) -> dict[str, Any]:
+    return (await get_event_row(db, org_id, event_id)).to_public()
 
 
 async def event_types(db: Database, org_id: str) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, exists, func, insert, select, type_coerce, update
@@ -39,6 +39,9 @@ def _condition(flt: FieldFilter, dialect: str) -> ColumnElement[bool]:
         return column >= flt.values[0]
     if flt.op == "lt":
         return column < flt.values[0]
+    if flt.op == "is":
+        flag: ColumnElement[bool] = entities.c.data[flt.field].as_boolean()
+        return flag.is_(flt.values[0] == "true")
     if flt.op == "contains":
         return _array_contains(flt.field, flt.values[0], dialect)
     return column == flt.values[0]
@@ -144,3 +147,27 @@ async def fields_seen(conn: AsyncConnection, org_id: str) -> dict[str, dict[str,
     for row in rows:
         seen.setdefault(row.entity_type, {})[row.field] = row.type
     return seen
+
+
+async def documents_of_orgs(
+    conn: AsyncConnection, entity_type: str, org_ids: Collection[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """(org id, document) of every document of a type in the given organizations."""
+    rows = await conn.execute(
+        select(entities.c.org_id, entities.c.data).where(
+            (entities.c.entity_type == entity_type) & (entities.c.org_id.in_(list(org_ids)))
+        )
+    )
+    return [(row.org_id, dict(row.data)) for row in rows]
+
+
+async def documents_by_id(
+    conn: AsyncConnection, entity_type: str, ids: Collection[str]
+) -> dict[str, dict[str, Any]]:
+    """Documents of a type by id (ids are UUIDs, unique across organizations)."""
+    rows = await conn.execute(
+        select(entities.c.data).where(
+            (entities.c.entity_type == entity_type) & (entities.c.id.in_(list(ids)))
+        )
+    )
+    return {row.data["id"]: dict(row.data) for row in rows}

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from meterbell.store.tables import events
+from meterbell.domain.clock import isoformat
+from meterbell.store.tables import events, rule_errors
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,16 @@ class EventRow:
     notification_code: str | None = None
     dt_actioned: datetime | None = None
     seq: int = 0
+
+    def to_public(self) -> dict[str, Any]:
+        """The event as the API returns it (and as a webhook body carries it)."""
+        return {
+            "id": self.id,
+            "eventName": self.event_name,
+            "eventTime": isoformat(self.event_time),
+            "dtActioned": isoformat(self.dt_actioned) if self.dt_actioned else None,
+            "m3terEvent": self.m3ter_event,
+        }
 
 
 @dataclass(frozen=True)
@@ -139,3 +150,28 @@ async def delete_events_before(conn: AsyncConnection, cutoff: datetime, limit: i
     doomed = select(events.c.seq).where(events.c.event_time < cutoff).limit(limit)
     result = await conn.execute(delete(events).where(events.c.seq.in_(doomed.scalar_subquery())))
     return int(result.rowcount)
+
+
+async def insert_rule_errors(conn: AsyncConnection, errors: Sequence[dict[str, Any]]) -> None:
+    if errors:
+        await conn.execute(insert(rule_errors), list(errors))
+
+
+async def rule_errors_for_event(
+    conn: AsyncConnection, org_id: str, event_id: str
+) -> list[dict[str, Any]]:
+    """Rules that failed to evaluate on an event: which, at which version, and why."""
+    rows = await conn.execute(
+        select(rule_errors)
+        .where((rule_errors.c.org_id == org_id) & (rule_errors.c.event_id == event_id))
+        .order_by(rule_errors.c.seq)
+    )
+    return [
+        {
+            "ruleId": row.rule_id,
+            "ruleVersion": row.rule_version,
+            "error": row.error,
+            "dtCreated": isoformat(row.dt_created),
+        }
+        for row in rows
+    ]

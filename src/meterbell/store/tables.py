@@ -13,6 +13,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -95,4 +96,70 @@ events = Table(
         sqlite_where=text("dt_actioned IS NULL"),
         postgresql_where=text("dt_actioned IS NULL"),
     ),
+)
+
+integration_runs = Table(
+    "integration_runs",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("org_id", String(36), nullable=False),
+    Column("config_id", String(36), nullable=False),
+    Column("entity_type", String(40), nullable=False),
+    Column("entity_id", String(36), nullable=False),
+    Column("destination", String(40), nullable=False),
+    Column("destination_id", String(36), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("parent_run_id", String(36), nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    # When someone should next look at the run: the due time of a waiting run, or the lease
+    # expiry of a started one (a crashed worker's run is picked up again then). NULL = final.
+    Column("next_attempt_at", Timestamp, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("url", String(2000), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("dt_created", Timestamp, nullable=False),
+    Column("dt_started", Timestamp, nullable=True),
+    Column("dt_completed", Timestamp, nullable=True),
+    Index(
+        "ix_runs_due",
+        "next_attempt_at",
+        sqlite_where=text("next_attempt_at IS NOT NULL"),
+        postgresql_where=text("next_attempt_at IS NOT NULL"),
+    ),
+    Index("ix_runs_org_entity", "org_id", "entity_type", "entity_id", "seq"),
+    Index("ix_runs_org_destination", "org_id", "destination_id", "seq"),
+)
+
+run_attempts = Table(
+    "integration_run_attempts",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("log", Json, nullable=False),
+)
+
+integration_health = Table(
+    "integration_health",
+    metadata,
+    Column("config_id", String(36), primary_key=True),
+    Column("org_id", String(36), nullable=False),
+    Column("consecutive_failures", Integer, nullable=False),
+)
+
+rule_errors = Table(
+    "rule_evaluation_errors",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("org_id", String(36), nullable=False),
+    Column("rule_id", String(36), nullable=False),
+    Column("rule_version", Integer, nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("dt_created", Timestamp, nullable=False),
+    Index("ix_rule_errors_org_event", "org_id", "event_id"),
+    Index("ix_rule_errors_org_rule", "org_id", "rule_id", "seq"),
 )

@@ -1,30 +1,257 @@
-"""The dispatcher drains the event outbox: it takes undispatched events oldest first and
-marks them actioned, in one transaction per batch."""
+"""The dispatcher: event → matching rules → firings → integration runs.
+
+It takes undispatched events oldest first, evaluates every active rule of each event's type
+exactly once, and in the same transaction records a Notification event per firing, one
+integration run per integration configuration of the rule, any evaluation errors, and marks
+the events actioned. Runs it can deliver at once are handed straight to the in-process
+deliverer (already leased to it), so a firing reaches the receiver without another claim.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from meterbell.domain.clock import utcnow
+import orjson
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from meterbell.domain.calc import Calculation, compile_calculation
+from meterbell.domain.clock import isoformat, utcnow
+from meterbell.domain.integrations import (
+    NOTIFICATION_ENTITY,
+    WEBHOOK_DESTINATION,
+    DeliveryTarget,
+    delivery_target,
+)
+from meterbell.domain.notifications import (
+    NOTIFICATION_CATEGORY,
+    notification_payload,
+    rule_context,
+)
+from meterbell.store import entities as document_store
 from meterbell.store import events as event_store
+from meterbell.store import runs as run_store
 from meterbell.store.db import Database
+from meterbell.store.events import EventRow
+from meterbell.store.runs import RunRow
+
+log = structlog.get_logger(__name__)
 
 BATCH_SIZE = 200
+COMPILED_CACHE_LIMIT = 10_000
+RULE, INTEGRATION, WEBHOOK = "notification", "integrationconfig", "webhook"
+
+
+class RunReceiver(Protocol):
+    """The in-process deliverer, as the dispatcher sees it."""
+
+    owner: str
+    lease: timedelta
+
+    def accepts(self, destination_id: str) -> bool: ...
+
+    def take(self, runs: list[tuple[RunRow, DeliveryTarget]]) -> None: ...
+
+
+@dataclass
+class Firings:
+    """What one batch of events produced."""
+
+    notifications: list[EventRow] = field(default_factory=list)
+    runs: list[tuple[RunRow, DeliveryTarget | None]] = field(default_factory=list)
+    rule_errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Active rules by (org, event name), and integration targets by (org, rule id)."""
+
+    by_event: Mapping[tuple[str, str], list[dict[str, Any]]]
+    targets: Mapping[tuple[str, str], list[tuple[dict[str, Any], dict[str, Any] | None]]]
+
+
+async def load_rules(conn: AsyncConnection, org_ids: Iterable[str]) -> Rules:
+    orgs = set(org_ids)
+    by_event: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for org_id, rule in await document_store.documents_of_orgs(conn, RULE, orgs):
+        if rule.get("active", True):
+            by_event[(org_id, rule["eventName"])].append(rule)
+    targets: dict[tuple[str, str], list[tuple[dict[str, Any], dict[str, Any] | None]]] = (
+        defaultdict(list)
+    )
+    if by_event:
+        configs = await document_store.documents_of_orgs(conn, INTEGRATION, orgs)
+        webhook_ids = {str(c["destinationId"]) for _, c in configs if c.get("destinationId")}
+        webhooks = await document_store.documents_by_id(conn, WEBHOOK, webhook_ids)
+        for org_id, config in configs:
+            if config.get("entityType") == NOTIFICATION_ENTITY:
+                webhook = webhooks.get(config.get("destinationId", ""))
+                targets[(org_id, config["entityId"])].append((config, webhook))
+    return Rules(by_event, targets)
 
 
 class Dispatcher:
     def __init__(
-        self, db: Database, *, batch_size: int = BATCH_SIZE, now: Callable[[], datetime] = utcnow
+        self,
+        db: Database,
+        *,
+        batch_size: int = BATCH_SIZE,
+        now: Callable[[], datetime] = utcnow,
+        receiver: RunReceiver | None = None,
+        on_runs_waiting: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
         self.batch_size = batch_size
         self.now = now
+        self.receiver = receiver
+        self.on_runs_waiting = on_runs_waiting
+        self._compiled: dict[tuple[str, int], Calculation] = {}
 
     async def step(self) -> bool:
         """Dispatch one batch; True when the batch was full (more may be waiting)."""
+        now = self.now()
         async with self.db.write() as conn:
             batch = await event_store.undispatched_events(conn, self.batch_size)
-            if batch:
-                await event_store.mark_actioned(conn, [event.seq for event in batch], self.now())
+            if not batch:
+                return False
+            rules = await load_rules(conn, {event.org_id for event in batch})
+            firings = self._fire(batch, rules, now)
+            await event_store.insert_events(conn, firings.notifications)
+            await run_store.insert_runs(conn, [run for run, _ in firings.runs])
+            await event_store.insert_rule_errors(conn, firings.rule_errors)
+            await event_store.mark_actioned(conn, [event.seq for event in batch], now)
+        self._hand_over(firings)
         return len(batch) == self.batch_size
+
+    def _hand_over(self, firings: Firings) -> None:
+        leased = [
+            (run, target)
+            for run, target in firings.runs
+            if run.lease_owner is not None and target is not None
+        ]
+        if leased and self.receiver is not None:
+            self.receiver.take(leased)
+        if any(run.status == "WAITING" for run, _ in firings.runs):
+            self.on_runs_waiting()
+
+    def _calculation(self, rule: Mapping[str, Any]) -> Calculation:
+        key = (str(rule["id"]), int(rule["version"]))
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            if len(self._compiled) >= COMPILED_CACHE_LIMIT:
+                self._compiled.clear()
+            compiled = compile_calculation(rule["calculation"], mode="boolean")
+            self._compiled[key] = compiled
+        return compiled
+
+    def _fires(self, rule: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+        if rule.get("alwaysFireEvent"):
+            return True
+        return self._calculation(rule).evaluate(context) is True
+
+    def _fire(self, batch: list[EventRow], rules: Rules, now: datetime) -> Firings:
+        firings = Firings()
+        for event in batch:
+            matching = rules.by_event.get((event.org_id, event.event_name), ())
+            context = rule_context(event.m3ter_event) if matching else {}
+            for rule in matching:
+                try:
+                    fired = self._fires(rule, context)
+                except Exception as exc:  # a rule must never stop the dispatcher
+                    firings.rule_errors.append(_rule_error(event, rule, exc, now))
+                    continue
+                if fired:
+                    self._record_firing(firings, event, rule, rules, now)
+        return firings
+
+    def _record_firing(
+        self,
+        firings: Firings,
+        event: EventRow,
+        rule: Mapping[str, Any],
+        rules: Rules,
+        now: datetime,
+    ) -> None:
+        notification = _notification_event(event, rule, now)
+        firings.notifications.append(notification)
+        body = orjson.dumps(notification.to_public()).decode()
+        for config, webhook in rules.targets.get((event.org_id, rule["id"]), ()):
+            target = delivery_target(config, webhook) if webhook else None
+            firings.runs.append((self._new_run(event, rule, config, target, body, now), target))
+
+    def _new_run(
+        self,
+        event: EventRow,
+        rule: Mapping[str, Any],
+        config: Mapping[str, Any],
+        target: DeliveryTarget | None,
+        body: str,
+        now: datetime,
+    ) -> RunRow:
+        run = RunRow(
+            id=str(uuid.uuid4()),
+            org_id=event.org_id,
+            config_id=config["id"],
+            entity_type=NOTIFICATION_ENTITY,
+            entity_id=rule["id"],
+            destination=WEBHOOK_DESTINATION,
+            destination_id=str(config.get("destinationId")),
+            event_id=event.id,
+            status="WAITING",
+            body=body,
+            dt_created=now,
+            next_attempt_at=now,
+        )
+        closed = "the webhook destination was deleted" if target is None else target.closed_reason
+        if closed is not None:
+            run.status, run.next_attempt_at, run.error, run.dt_completed = (
+                "DISABLED",
+                None,
+                f"Not sent: {closed}",
+                now,
+            )
+        elif self.receiver is not None and self.receiver.accepts(run.destination_id):
+            run.status, run.lease_owner = "STARTED", self.receiver.owner
+            run.next_attempt_at, run.dt_started = now + self.receiver.lease, now
+        return run
+
+
+def _notification_event(event: EventRow, rule: Mapping[str, Any], now: datetime) -> EventRow:
+    return EventRow(
+        id=str(uuid.uuid4()),
+        org_id=event.org_id,
+        event_name=event.event_name,
+        category=NOTIFICATION_CATEGORY,
+        event_time=now,
+        m3ter_event=notification_payload(
+            rule=rule,
+            source_event_id=event.id,
+            source_event_name=event.event_name,
+            source_event_time=isoformat(event.event_time),
+            source_m3ter_event=event.m3ter_event,
+        ),
+        resource_id=event.resource_id,
+        account_id=event.account_id,
+        notification_id=str(rule["id"]),
+        notification_code=str(rule["code"]),
+        dt_actioned=now,
+    )
+
+
+def _rule_error(
+    event: EventRow, rule: Mapping[str, Any], error: Exception, now: datetime
+) -> dict[str, Any]:
+    log.warning("rule evaluation failed", rule=rule["id"], event=event.id, error=str(error))
+    return {
+        "org_id": event.org_id,
+        "rule_id": str(rule["id"]),
+        "rule_version": int(rule["version"]),
+        "event_id": event.id,
+        "error": str(error),
+        "dt_created": now,
+    }

@@ -4,40 +4,80 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from meterbell.config import Settings
+from meterbell.domain.integrations import RetryPolicy
+from meterbell.domain.secrets_box import SecretBox
 from meterbell.store.db import Database
+from meterbell.workers.deliverer import Deliverer, DeliveryLimits
 from meterbell.workers.dispatcher import Dispatcher
 from meterbell.workers.loop import run_forever
 from meterbell.workers.retention import Retention
 
-DISPATCH_POLL_S = 1.0
+
+def delivery_limits(settings: Settings) -> DeliveryLimits:
+    return DeliveryLimits(
+        policy=RetryPolicy(settings.delivery_attempts, settings.delivery_backoff_s),
+        timeout_s=settings.delivery_timeout_s,
+        auto_disable_after=settings.auto_disable_after,
+        concurrency=settings.delivery_concurrency,
+        destination_concurrency=settings.destination_concurrency,
+        lease=timedelta(seconds=settings.delivery_lease_s),
+        allow_private=settings.webhook_allow_private,
+    )
 
 
 class Workers:
-    def __init__(self, db: Database, settings: Settings, events_written: asyncio.Event) -> None:
+    """The dispatcher, the deliverer and retention, each in its own loop.
+
+    `events_written` wakes the dispatcher (set by the API after it writes events);
+    `runs_due` wakes the deliverer's claims (set when runs are queued or come due); fresh
+    firings are handed to the deliverer directly.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        events_written: asyncio.Event,
+        runs_due: asyncio.Event,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.events_written = events_written
+        self.deliverer = Deliverer(
+            db,
+            SecretBox(settings.resolved_secret_key),
+            delivery_limits(settings),
+            on_events_written=events_written.set,
+            claim_wake=runs_due,
+        )
+        self.dispatcher = Dispatcher(
+            db,
+            receiver=self.deliverer,
+            on_runs_waiting=self.deliverer.claim_wake.set,
+        )
+        self.retention = Retention(db, retention_days=settings.event_retention_days)
         self._tasks: list[asyncio.Task[None]] = []
 
-    def start(self) -> None:
-        dispatcher = Dispatcher(self.db)
-        retention = Retention(self.db, retention_days=self.settings.event_retention_days)
+    def _loop(
+        self,
+        name: str,
+        step: Callable[[], Awaitable[bool]],
+        wake: asyncio.Event | None,
+        idle_s: float,
+    ) -> asyncio.Task[None]:
+        return asyncio.create_task(run_forever(name, step, wake=wake, idle_s=idle_s))
+
+    async def start(self) -> None:
+        await self.deliverer.start()
+        poll = self.settings.worker_poll_s
         self._tasks = [
-            asyncio.create_task(
-                run_forever(
-                    "dispatcher", dispatcher.step, wake=self.events_written, idle_s=DISPATCH_POLL_S
-                )
-            ),
-            asyncio.create_task(
-                run_forever(
-                    "retention",
-                    retention.step,
-                    wake=None,
-                    idle_s=self.settings.retention_interval_s,
-                )
-            ),
+            self._loop("dispatcher", self.dispatcher.step, self.events_written, poll),
+            self._loop("deliverer", self.deliverer.claim_step, self.deliverer.claim_wake, poll),
+            self._loop("retention", self.retention.step, None, self.settings.retention_interval_s),
         ]
 
     async def stop(self) -> None:
@@ -47,3 +87,4 @@ class Workers:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self.deliverer.stop()

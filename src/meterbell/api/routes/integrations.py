@@ -1,0 +1,113 @@
+"""Integration configurations and runs: `/organizations/{orgId}/integrationconfigs`,
+`/organizations/{orgId}/integrationruns`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from meterbell.api.deps import CurrentOrg, JsonBody, QueryLists, StateDep, requested_page_size
+from meterbell.api.responses import JSONResponse
+from meterbell.services import integrations, runs
+
+configs = APIRouter(prefix="/organizations/{orgId}/integrationconfigs", tags=["Integrations"])
+run_routes = APIRouter(prefix="/organizations/{orgId}/integrationruns", tags=["Integration runs"])
+
+
+@configs.get("", summary="List integration configurations")
+async def list_configs(org: CurrentOrg, state: StateDep, query: QueryLists) -> Response:
+    size = requested_page_size(query, integrations.MAX_PAGE_SIZE)
+    page = await integrations.list_configs(state.db, org.org_id, query, page_size=size)
+    return JSONResponse(page.to_json())
+
+
+@configs.post("", summary="Create an integration configuration")
+async def create_config(org: CurrentOrg, state: StateDep, body: JsonBody) -> Response:
+    config = await integrations.create_config(state.db, org.org_id, body, org.actor)
+    return JSONResponse(config)
+
+
+@configs.get("/entity/{entityType}", summary="The configuration for an entity type")
+async def config_for_entity(
+    org: CurrentOrg,
+    state: StateDep,
+    entityType: str,
+    query: QueryLists,  # noqa: N803
+) -> Response:
+    config = await integrations.config_for_entity(state.db, org.org_id, entityType, query)
+    return JSONResponse(config)
+
+
+@configs.get("/{id}", summary="Get an integration configuration")
+async def get_config(org: CurrentOrg, state: StateDep, id: str) -> Response:
+    return JSONResponse(await integrations.get_config(state.db, org.org_id, id))
+
+
+@configs.put("/{id}", summary="Update an integration configuration")
+async def update_config(org: CurrentOrg, state: StateDep, id: str, body: JsonBody) -> Response:
+    config = await integrations.update_config(state.db, org.org_id, id, body, org.actor)
+    return JSONResponse(config)
+
+
+@configs.delete("/{id}", summary="Delete an integration configuration")
+async def delete_config(org: CurrentOrg, state: StateDep, id: str) -> Response:
+    return JSONResponse(await integrations.delete_config(state.db, org.org_id, id))
+
+
+@configs.post("/{id}/enable", summary="Re-enable a (possibly auto-disabled) integration")
+async def enable_config(org: CurrentOrg, state: StateDep, id: str) -> Response:
+    return JSONResponse(await integrations.enable_config(state.db, org.org_id, id, org.actor))
+
+
+@run_routes.get("/destinations/{destinationId}", summary="Runs to a destination")
+async def runs_of_destination(
+    org: CurrentOrg,
+    state: StateDep,
+    destinationId: str,
+    query: QueryLists,  # noqa: N803
+) -> Response:
+    filters = runs.run_query(query, destination_id=destinationId)
+    size = requested_page_size(query, runs.MAX_PAGE_SIZE)
+    page = await runs.list_runs(state.db, org.org_id, filters, query, page_size=size)
+    return JSONResponse(page.to_json())
+
+
+@run_routes.get("/logs/{id}", summary="The attempt log of a run (base64 JSON)")
+async def run_log(org: CurrentOrg, state: StateDep, id: str) -> Response:
+    return JSONResponse(await runs.run_log(state.db, org.org_id, id))
+
+
+@run_routes.post("/{id}/resend", summary="Send a finished run again, as a new run")
+async def resend(org: CurrentOrg, state: StateDep, id: str) -> Response:
+    run = await runs.resend(state.db, org.org_id, id)
+    state.runs_due.set()
+    return JSONResponse(run)
+
+
+@run_routes.get("/{entityType}/latest/{entityId}", summary="The newest run for an entity")
+async def latest_run(
+    org: CurrentOrg,
+    state: StateDep,
+    entityType: str,
+    entityId: str,  # noqa: N803
+) -> Response:
+    return JSONResponse(await runs.latest_run(state.db, org.org_id, entityType, entityId))
+
+
+@run_routes.get("/{entityType}/{entityId}", summary="Runs for an entity")
+async def runs_of_entity(
+    org: CurrentOrg,
+    state: StateDep,
+    entityType: str,  # noqa: N803
+    entityId: str,  # noqa: N803
+    query: QueryLists,
+) -> Response:
+    filters = runs.run_query(query, entity_type=entityType, entity_id=entityId)
+    size = requested_page_size(query, runs.MAX_PAGE_SIZE)
+    page = await runs.list_runs(state.db, org.org_id, filters, query, page_size=size)
+    return JSONResponse(page.to_json())
+
+
+@run_routes.get("/{id}", summary="Get a run")
+async def get_run(org: CurrentOrg, state: StateDep, id: str) -> Response:
+    return JSONResponse(await runs.get_run(state.db, org.org_id, id))

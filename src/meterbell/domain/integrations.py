@@ -1,0 +1,209 @@
+"""Webhook destinations, integration configurations, and the life of an integration run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+INTEGRATION_CATEGORY = "IntegrationEvent"
+NOTIFICATION_ENTITY = "Notification"
+WEBHOOK_DESTINATION = "Webhook"
+PERFORM_ERROR = "integration.perform.error"
+DISABLED_ERROR = "integration.disabled.error"
+SEALED_SECRET = "sealedSecret"
+
+RunStatus = Literal[
+    "WAITING",
+    "STARTED",
+    "AWAITING_RETRY",
+    "RATE_LIMIT_RETRY",
+    "COMPLETE",
+    "ERROR",
+    "DISABLED",
+    "TIMEOUT_LIMIT_EXCEEDED",
+]
+RUN_STATUSES: tuple[str, ...] = RunStatus.__args__  # type: ignore[attr-defined]
+FINAL_STATUSES = frozenset({"COMPLETE", "ERROR", "DISABLED", "TIMEOUT_LIMIT_EXCEEDED"})
+
+
+class SignedCredentials(BaseModel):
+    """`credentials` of a webhook destination: only M3TER_SIGNED_REQUEST exists."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    type: Literal["M3TER_SIGNED_REQUEST"]
+    apiKey: str = Field(min_length=1, max_length=200)  # noqa: N815
+    secret: str | None = Field(default=None, min_length=1, max_length=500)
+    name: str | None = None
+
+
+class WebhookFields(BaseModel):
+    """The body of `POST`/`PUT integrationdestinations/webhooks`."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=1000)
+    url: str = Field(min_length=1, max_length=2000)
+    credentials: SignedCredentials | None = None
+    code: str | None = Field(default=None, max_length=80)
+    active: bool = True
+
+
+class IntegrationConfigFields(BaseModel):
+    """The body of `POST`/`PUT integrationconfigs` (m3ter's IntegrationConfigRequest)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    entityType: str = Field(min_length=1, max_length=80, pattern=r"^[a-zA-Z0-9_-]*$")  # noqa: N815
+    destination: str = Field(min_length=1, max_length=80, pattern=r"^[a-zA-Z0-9_-]*$")
+    entityId: str | None = Field(default=None, max_length=36)  # noqa: N815
+    destinationId: str | None = Field(default=None, max_length=36)  # noqa: N815
+    configData: dict[str, Any] = Field(default_factory=dict)  # noqa: N815
+    name: str | None = Field(default=None, max_length=200)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """4 attempts, waiting 2 s, 4 s, 8 s by default: wait before retry n = backoff * 2^(n-1)."""
+
+    attempts: int
+    backoff_s: float
+
+    @property
+    def max_wait_s(self) -> float:
+        return float(self.backoff_s * 2 ** max(self.attempts - 2, 0))
+
+    def wait_before_retry(self, failed_attempts: int) -> float:
+        return float(self.backoff_s * 2 ** (failed_attempts - 1))
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """What one HTTP attempt came to."""
+
+    ok: bool
+    status_code: int | None
+    error: str | None
+    retry_after_s: float | None = None
+    gone: bool = False
+
+
+@dataclass(frozen=True)
+class NextStep:
+    status: str
+    next_attempt_at: datetime | None
+    error: str | None
+
+
+def classify_response(status_code: int, retry_after: str | None) -> AttemptOutcome:
+    """2xx succeeds; 3xx is a failure (redirects are not followed); 410 stops for good;
+    429/503 may say when to come back (`Retry-After` in seconds)."""
+    if 200 <= status_code < 300:
+        return AttemptOutcome(True, status_code, None)
+    if status_code == 410:
+        return AttemptOutcome(
+            False, status_code, "410 Gone: the receiver asked to stop sending", gone=True
+        )
+    wait = None
+    if status_code in (429, 503) and retry_after and retry_after.strip().isdigit():
+        wait = float(retry_after.strip())
+    kind = "redirect (not followed)" if 300 <= status_code < 400 else "non-2xx response"
+    return AttemptOutcome(False, status_code, f"{kind}: HTTP {status_code}", retry_after_s=wait)
+
+
+def next_step(
+    outcome: AttemptOutcome, failed_attempts: int, policy: RetryPolicy, now: datetime
+) -> NextStep:
+    """Where a run goes after an attempt: done, back in the queue, or failed for good."""
+    if outcome.ok:
+        return NextStep("COMPLETE", None, None)
+    if outcome.gone or failed_attempts >= policy.attempts:
+        return NextStep("ERROR", None, outcome.error)
+    if outcome.retry_after_s is not None:
+        wait = min(outcome.retry_after_s, policy.max_wait_s)
+        return NextStep("RATE_LIMIT_RETRY", now + timedelta(seconds=wait), outcome.error)
+    wait = policy.wait_before_retry(failed_attempts)
+    return NextStep("AWAITING_RETRY", now + timedelta(seconds=wait), outcome.error)
+
+
+@dataclass(frozen=True)
+class DeliveryTarget:
+    """Everything the deliverer needs to know about where a run goes, right now."""
+
+    config_id: str
+    enabled: bool
+    destination_id: str
+    destination_version: int
+    url: str
+    api_key: str
+    sealed_secret: str
+    active: bool
+
+    @property
+    def closed_reason(self) -> str | None:
+        """Why runs to this target are not sent, or None when they are."""
+        if not self.enabled:
+            return "the integration configuration is disabled"
+        if not self.active:
+            return "the webhook destination is inactive"
+        return None
+
+
+def delivery_target(config: Mapping[str, Any], webhook: Mapping[str, Any]) -> DeliveryTarget:
+    credentials = webhook["credentials"]
+    return DeliveryTarget(
+        config_id=config["id"],
+        enabled=bool(config.get("enabled", True)),
+        destination_id=webhook["id"],
+        destination_version=int(webhook["version"]),
+        url=webhook["url"],
+        api_key=credentials["apiKey"],
+        sealed_secret=credentials[SEALED_SECRET],
+        active=bool(webhook.get("active", True)),
+    )
+
+
+INTEGRATION_ERROR_FIELDS = {
+    "integrationConfigId": "string",
+    "entityType": "string",
+    "entityId": "string",
+    "destination": "string",
+    "destinationId": "string",
+    "integrationRunId": "string",
+    "url": "string",
+    "attempts": "int",
+    "statusCode": "int",
+    "reason": "string",
+}
+
+
+def integration_error_data(
+    *,
+    config_id: str,
+    entity_id: str,
+    destination_id: str,
+    run_id: str | None,
+    url: str | None,
+    attempts: int,
+    status_code: int | None,
+    reason: str,
+) -> dict[str, Any]:
+    """`m3terEvent` of an `integration.*.error` event; rules read it as `new.*`."""
+    details = {
+        "integrationConfigId": config_id,
+        "entityType": NOTIFICATION_ENTITY,
+        "entityId": entity_id,
+        "destination": WEBHOOK_DESTINATION,
+        "destinationId": destination_id,
+        "integrationRunId": run_id,
+        "url": url,
+        "attempts": attempts,
+        "statusCode": status_code,
+        "reason": reason,
+    }
+    return {"eventData": {"newDto": details}}

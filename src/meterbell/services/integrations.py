@@ -1,0 +1,129 @@
+"""Integration configurations (`integrationconfigs`): which rule is delivered to which webhook.
+
+meterbell delivers Notification → Webhook integrations; `enabled` is managed by the service
+(auto-disable after repeated failures, `POST …/enable` to turn it back on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from meterbell.domain.errors import InvalidRequest, NotFound
+from meterbell.domain.integrations import (
+    NOTIFICATION_ENTITY,
+    WEBHOOK_DESTINATION,
+    IntegrationConfigFields,
+)
+from meterbell.domain.listing import FieldFilter, id_filters
+from meterbell.domain.pagination import Page
+from meterbell.domain.validation import SERVER_FIELDS, validate_model
+from meterbell.services import versioned
+from meterbell.services.notifications import RULE
+from meterbell.services.versioned import Document
+from meterbell.services.webhooks import INTEGRATION, WEBHOOK
+from meterbell.store import entities as document_store
+from meterbell.store import runs as run_store
+from meterbell.store.db import Database
+
+MAX_PAGE_SIZE = 200
+
+
+async def _exists(db: Database, org_id: str, kind: versioned.Kind, document_id: str) -> bool:
+    async with db.read() as conn:
+        return await document_store.get_entity(conn, org_id, kind.name, document_id) is not None
+
+
+async def _checked(db: Database, org_id: str, body: object) -> dict[str, Any]:
+    fields = validate_model(IntegrationConfigFields, body)
+    if fields.entityType.lower() != NOTIFICATION_ENTITY.lower():
+        raise InvalidRequest(
+            f"'entityType' {fields.entityType} is not supported: meterbell delivers "
+            "'Notification' integrations"
+        )
+    if fields.destination.lower() != WEBHOOK_DESTINATION.lower():
+        raise InvalidRequest(f"'destination' {fields.destination} is not supported: use 'Webhook'")
+    if not fields.entityId or not await _exists(db, org_id, RULE, fields.entityId):
+        raise InvalidRequest(
+            f"'entityId' must be the id of a notification rule in this organization "
+            f"(got {fields.entityId!r})"
+        )
+    if not fields.destinationId or not await _exists(db, org_id, WEBHOOK, fields.destinationId):
+        raise InvalidRequest(
+            f"'destinationId' must be the id of a webhook destination in this organization "
+            f"(got {fields.destinationId!r})"
+        )
+    return fields.model_dump() | {
+        "entityType": NOTIFICATION_ENTITY,
+        "destination": WEBHOOK_DESTINATION,
+    }
+
+
+async def create_config(db: Database, org_id: str, body: object, actor: str) -> Document:
+    fields = await _checked(db, org_id, body) | {"enabled": True}
+    return await versioned.create(db, org_id, INTEGRATION, fields, actor)
+
+
+async def get_config(db: Database, org_id: str, config_id: str) -> Document:
+    return await versioned.get(db, org_id, INTEGRATION, config_id)
+
+
+async def update_config(
+    db: Database, org_id: str, config_id: str, body: object, actor: str
+) -> Document:
+    old = await get_config(db, org_id, config_id)
+    fields = await _checked(db, org_id, body) | {"enabled": old.get("enabled", True)}
+    version = versioned.requested_version(body)
+    return await versioned.replace(db, org_id, INTEGRATION, config_id, fields, version, actor)
+
+
+async def delete_config(db: Database, org_id: str, config_id: str) -> Document:
+    return await versioned.delete(db, org_id, INTEGRATION, config_id)
+
+
+async def enable_config(db: Database, org_id: str, config_id: str, actor: str) -> Document:
+    """Turn a (possibly auto-disabled) integration back on and forget its failures."""
+    old = await get_config(db, org_id, config_id)
+    fields = {k: v for k, v in old.items() if k not in SERVER_FIELDS and k != "disabledReason"}
+    document = versioned.stamped(
+        fields | {"enabled": True},
+        document_id=config_id,
+        version=int(old["version"]) + 1,
+        created=old,
+        actor=actor,
+    )
+
+    async def reset_failures(conn: Any, _document: Mapping[str, Any]) -> None:
+        await run_store.reset_failures(conn, [config_id])
+
+    await versioned.write(db, org_id, INTEGRATION, old, document, also=reset_failures)
+    return document
+
+
+def _config_filters(query: Mapping[str, Sequence[str]]) -> list[FieldFilter]:
+    filters = id_filters(query)
+    for param in ("destinationId", "entityId", "destination"):
+        if value := query.get(param, [""])[-1]:
+            filters.append(FieldFilter(param, "eq", (value,)))
+    return filters
+
+
+async def list_configs(
+    db: Database, org_id: str, query: Mapping[str, Sequence[str]], *, page_size: int
+) -> Page:
+    filters = _config_filters(query)
+    return await versioned.list_page(db, org_id, INTEGRATION, filters, query, page_size=page_size)
+
+
+async def config_for_entity(
+    db: Database, org_id: str, entity_type: str, query: Mapping[str, Sequence[str]]
+) -> Document:
+    """The newest configuration for an entity type (and entity, destination, if given)."""
+    filters = [FieldFilter("entityType", "eq", (entity_type,)), *_config_filters(query)]
+    async with db.read() as conn:
+        rows = await document_store.list_entities(
+            conn, org_id, INTEGRATION.name, filters=filters, before_seq=None, limit=1
+        )
+    if not rows:
+        raise NotFound(f"No integration configuration for entity type {entity_type}")
+    return rows[0][1]

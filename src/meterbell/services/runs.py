@@ -1,0 +1,140 @@
+"""Integration runs: reading them, their attempt logs, and re-sending a finished one."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from meterbell.domain.clock import as_utc, isoformat, utcnow
+from meterbell.domain.errors import Conflict, InvalidRequest, NotFound
+from meterbell.domain.integrations import FINAL_STATUSES, RUN_STATUSES
+from meterbell.domain.pagination import Page, decode_next_token, page_from_rows
+from meterbell.store import runs as run_store
+from meterbell.store.db import Database
+
+MAX_PAGE_SIZE = 200
+
+
+def _time(value: datetime | None) -> str | None:
+    return isoformat(value) if value else None
+
+
+def public_run(run: run_store.RunRow) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "entityType": run.entity_type,
+        "entityId": run.entity_id,
+        "destination": run.destination,
+        "destinationId": run.destination_id,
+        "integrationConfigId": run.config_id,
+        "eventId": run.event_id,
+        "status": run.status,
+        "attempts": run.attempts,
+        "nextAttemptAt": _time(run.next_attempt_at) if run.status not in FINAL_STATUSES else None,
+        "url": run.url,
+        "error": run.error,
+        "parentIntegrationRunId": run.parent_run_id,
+        "dtCreated": _time(run.dt_created),
+        "dtStarted": _time(run.dt_started),
+        "dtCompleted": _time(run.dt_completed),
+    }
+
+
+def _date_param(query: Mapping[str, Sequence[str]], name: str) -> datetime | None:
+    raw = query.get(name, [""])[-1]
+    if not raw:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(raw))
+    except ValueError as exc:
+        raise InvalidRequest(f"{name} must be an ISO-8601 date or date-time (got '{raw}')") from exc
+
+
+def run_query(query: Mapping[str, Sequence[str]], **fixed: str | None) -> run_store.RunQuery:
+    status = query.get("status", [""])[-1] or None
+    if status is not None and status not in RUN_STATUSES:
+        raise InvalidRequest(f"status must be one of: {', '.join(RUN_STATUSES)}")
+    return run_store.RunQuery(
+        status=status,
+        start=_date_param(query, "startDate"),
+        end=_date_param(query, "endDate"),
+        **fixed,
+    )
+
+
+async def list_runs(
+    db: Database,
+    org_id: str,
+    filters: run_store.RunQuery,
+    query: Mapping[str, Sequence[str]],
+    *,
+    page_size: int,
+) -> Page:
+    next_token = query.get("nextToken", [None])[-1]
+    before = decode_next_token(next_token) if next_token else None
+    async with db.read() as conn:
+        rows = await run_store.list_runs(
+            conn, org_id, filters, before_seq=before, limit=page_size + 1
+        )
+    return page_from_rows([(row.seq, public_run(row)) for row in rows], page_size)
+
+
+async def _run(db: Database, org_id: str, run_id: str) -> run_store.RunRow:
+    async with db.read() as conn:
+        run = await run_store.get_run(conn, org_id, run_id)
+    if run is None:
+        raise NotFound(f"No integration run with id {run_id} in this organization")
+    return run
+
+
+async def get_run(db: Database, org_id: str, run_id: str) -> dict[str, Any]:
+    return public_run(await _run(db, org_id, run_id))
+
+
+async def latest_run(db: Database, org_id: str, entity_type: str, entity_id: str) -> dict[str, Any]:
+    filters = run_store.RunQuery(entity_type=entity_type, entity_id=entity_id)
+    async with db.read() as conn:
+        rows = await run_store.list_runs(conn, org_id, filters, before_seq=None, limit=1)
+    if not rows:
+        raise NotFound(f"No integration runs for {entity_type} {entity_id}")
+    return public_run(rows[0])
+
+
+async def run_log(db: Database, org_id: str, run_id: str) -> dict[str, str]:
+    """`{"Payload": base64(JSON)}`: the run and every attempt made for it."""
+    run = await _run(db, org_id, run_id)
+    async with db.read() as conn:
+        attempts = await run_store.attempt_logs(conn, run.id)
+    log = {"run": public_run(run), "attempts": attempts}
+    return {"Payload": base64.b64encode(orjson.dumps(log)).decode()}
+
+
+async def resend(db: Database, org_id: str, run_id: str) -> dict[str, Any]:
+    """Queue a finished run's payload again, as a new run pointing back at the old one."""
+    old = await _run(db, org_id, run_id)
+    if old.status not in FINAL_STATUSES:
+        raise Conflict(f"Run {run_id} is still {old.status}: only finished runs can be resent")
+    now = utcnow()
+    new = run_store.RunRow(
+        id=str(uuid.uuid4()),
+        org_id=org_id,
+        config_id=old.config_id,
+        entity_type=old.entity_type,
+        entity_id=old.entity_id,
+        destination=old.destination,
+        destination_id=old.destination_id,
+        event_id=old.event_id,
+        status="WAITING",
+        body=old.body,
+        dt_created=now,
+        next_attempt_at=now,
+        parent_run_id=old.id,
+    )
+    async with db.write() as conn:
+        await run_store.insert_runs(conn, [new])
+    return public_run(new)

@@ -1,0 +1,224 @@
+"""Queries on integration runs, their attempt logs, and integration health counters.
+
+A run is claimable when `next_attempt_at <= now`: a waiting run is due, or a started run's
+lease has expired (its worker died). Claiming sets status STARTED and pushes
+`next_attempt_at` to the lease expiry, in one statement per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from meterbell.store.tables import integration_health, integration_runs, run_attempts
+
+
+@dataclass
+class RunRow:
+    id: str
+    org_id: str
+    config_id: str
+    entity_type: str
+    entity_id: str
+    destination: str
+    destination_id: str
+    event_id: str
+    status: str
+    body: str
+    dt_created: datetime
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    lease_owner: str | None = None
+    parent_run_id: str | None = None
+    url: str | None = None
+    error: str | None = None
+    dt_started: datetime | None = None
+    dt_completed: datetime | None = None
+    seq: int = field(default=0, compare=False)
+
+
+RUN_COLUMNS = tuple(f.name for f in fields(RunRow) if f.name != "seq")
+
+
+def _from_row(row: Any) -> RunRow:
+    return RunRow(**{name: getattr(row, name) for name in (*RUN_COLUMNS, "seq")})
+
+
+async def insert_runs(conn: AsyncConnection, runs: Sequence[RunRow]) -> None:
+    if runs:
+        rows = [{name: getattr(run, name) for name in RUN_COLUMNS} for run in runs]
+        await conn.execute(insert(integration_runs), rows)
+
+
+async def claim_due(
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    lease_until: datetime,
+    owner: str,
+    limit: int,
+    skip_destinations: Collection[str] = (),
+) -> list[RunRow]:
+    """Take up to `limit` due runs for this worker, oldest due first."""
+    due = (
+        select(integration_runs.c.seq)
+        .where(integration_runs.c.next_attempt_at <= now)
+        .order_by(integration_runs.c.next_attempt_at)
+        .limit(limit)
+    )
+    if skip_destinations:
+        due = due.where(integration_runs.c.destination_id.not_in(list(skip_destinations)))
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    seqs = [row.seq for row in await conn.execute(due)]
+    if not seqs:
+        return []
+    rows = await conn.execute(
+        update(integration_runs)
+        .where(integration_runs.c.seq.in_(seqs))
+        .values(status="STARTED", next_attempt_at=lease_until, lease_owner=owner)
+        .returning(*integration_runs.c)
+    )
+    return [_from_row(row) for row in rows]
+
+
+async def finish_attempt(
+    conn: AsyncConnection,
+    run: RunRow,
+    *,
+    status: str,
+    next_attempt_at: datetime | None,
+    error: str | None,
+    log: dict[str, Any],
+    at: datetime,
+) -> None:
+    """Record one attempt and move the run on, unless another worker has taken it over."""
+    await conn.execute(
+        insert(run_attempts).values(run_id=run.id, attempt=run.attempts + 1, log=log)
+    )
+    final = next_attempt_at is None
+    await conn.execute(
+        update(integration_runs)
+        .where(
+            (integration_runs.c.id == run.id) & (integration_runs.c.lease_owner == run.lease_owner)
+        )
+        .values(
+            status=status,
+            attempts=integration_runs.c.attempts + 1,
+            next_attempt_at=next_attempt_at,
+            lease_owner=None,
+            error=error,
+            url=log.get("url"),
+            dt_started=run.dt_started or at,
+            dt_completed=at if final else None,
+        )
+    )
+
+
+async def settle_without_attempt(
+    conn: AsyncConnection, run: RunRow, *, status: str, error: str, at: datetime
+) -> None:
+    """Close a run that will not be sent (its integration or destination is gone or off)."""
+    await conn.execute(
+        update(integration_runs)
+        .where(integration_runs.c.id == run.id)
+        .values(status=status, next_attempt_at=None, lease_owner=None, error=error, dt_completed=at)
+    )
+
+
+async def get_run(conn: AsyncConnection, org_id: str, run_id: str) -> RunRow | None:
+    row = (
+        await conn.execute(
+            select(integration_runs).where(
+                (integration_runs.c.org_id == org_id) & (integration_runs.c.id == run_id)
+            )
+        )
+    ).first()
+    return _from_row(row) if row else None
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    entity_type: str | None = None
+    entity_id: str | None = None
+    destination_id: str | None = None
+    status: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def _run_conditions(org_id: str, query: RunQuery) -> list[ColumnElement[bool]]:
+    runs = integration_runs.c
+    conditions = [runs.org_id == org_id]
+    for column, value in (
+        (runs.entity_type, query.entity_type),
+        (runs.entity_id, query.entity_id),
+        (runs.destination_id, query.destination_id),
+        (runs.status, query.status),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    if query.start is not None:
+        conditions.append(runs.dt_created >= query.start)
+    if query.end is not None:
+        conditions.append(runs.dt_created < query.end)
+    return conditions
+
+
+async def list_runs(
+    conn: AsyncConnection, org_id: str, query: RunQuery, *, before_seq: int | None, limit: int
+) -> list[RunRow]:
+    statement = select(integration_runs).where(*_run_conditions(org_id, query))
+    if before_seq is not None:
+        statement = statement.where(integration_runs.c.seq < before_seq)
+    rows = await conn.execute(statement.order_by(integration_runs.c.seq.desc()).limit(limit))
+    return [_from_row(row) for row in rows]
+
+
+async def attempt_logs(conn: AsyncConnection, run_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(run_attempts.c.log)
+        .where(run_attempts.c.run_id == run_id)
+        .order_by(run_attempts.c.attempt, run_attempts.c.seq)
+    )
+    return [dict(row.log) for row in rows]
+
+
+async def count_failure(conn: AsyncConnection, org_id: str, config_id: str) -> int:
+    """One more consecutive failed run for this integration; returns the new count."""
+    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        maker(integration_health)
+        .values(config_id=config_id, org_id=org_id, consecutive_failures=1)
+        .on_conflict_do_update(
+            index_elements=[integration_health.c.config_id],
+            set_={"consecutive_failures": integration_health.c.consecutive_failures + 1},
+        )
+        .returning(integration_health.c.consecutive_failures)
+    )
+    return int((await conn.execute(statement)).scalar_one())
+
+
+async def reset_failures(conn: AsyncConnection, config_ids: Collection[str]) -> None:
+    if config_ids:
+        await conn.execute(
+            update(integration_health)
+            .where(integration_health.c.config_id.in_(list(config_ids)))
+            .values(consecutive_failures=0)
+        )
+
+
+async def release_leases(conn: AsyncConnection, owner: str, now: datetime) -> None:
+    """A worker shutting down hands its started runs back, due at once."""
+    await conn.execute(
+        update(integration_runs)
+        .where((integration_runs.c.lease_owner == owner) & (integration_runs.c.status == "STARTED"))
+        .values(status="WAITING", next_attempt_at=now, lease_owner=None)
+    )

@@ -1,0 +1,435 @@
+"""The deliverer: sends integration runs as signed webhook requests.
+
+Runs reach it two ways: straight from the in-process dispatcher (already leased to this
+worker), or by claiming due runs from the store (retries, runs of other processes, runs whose
+worker died: their lease expired). Each destination has its own queue and a bounded number of
+requests in flight, so a slow or dead receiver only delays itself. Results are written in
+batches: the attempt log, the run's next state, failure counting, auto-disable and error
+events, one transaction per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import structlog
+from aiohttp.abc import AbstractResolver, ResolveResult
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from meterbell.domain.clock import isoformat, utcnow
+from meterbell.domain.integrations import (
+    DISABLED_ERROR,
+    INTEGRATION_CATEGORY,
+    PERFORM_ERROR,
+    AttemptOutcome,
+    DeliveryTarget,
+    NextStep,
+    RetryPolicy,
+    classify_response,
+    delivery_target,
+    integration_error_data,
+    next_step,
+)
+from meterbell.domain.secrets_box import SecretBox
+from meterbell.domain.signing import SIGNATURE_HEADER, signed_headers
+from meterbell.domain.urls import is_public_address
+from meterbell.store import entities as document_store
+from meterbell.store import events as event_store
+from meterbell.store import runs as run_store
+from meterbell.store.db import Database
+from meterbell.store.events import EventRow
+from meterbell.store.runs import RunRow
+
+log = structlog.get_logger(__name__)
+
+RESPONSE_BODY_LIMIT = 20_000
+CLAIM_BATCH = 200
+QUEUE_PER_DESTINATION = 256
+RESULT_BATCH = 500
+SYSTEM_ACTOR = "meterbell"
+
+
+@dataclass(frozen=True)
+class DeliveryLimits:
+    policy: RetryPolicy
+    timeout_s: float
+    auto_disable_after: int
+    concurrency: int
+    destination_concurrency: int
+    lease: timedelta
+    allow_private: bool
+
+
+@dataclass
+class Result:
+    run: RunRow
+    target: DeliveryTarget | None
+    step: NextStep
+    outcome: AttemptOutcome | None = None
+    attempt_log: dict[str, Any] | None = None
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """Resolves host names, refusing private, loopback and link-local answers."""
+
+    def __init__(self) -> None:
+        self._inner = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        answers = await self._inner.resolve(host, port, family)
+        private = [a["host"] for a in answers if not is_public_address(a["host"])]
+        if private:
+            raise OSError(f"{host} resolves to a non-public address ({private[0]})")
+        return answers
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def _literal_private_host(url: str) -> str | None:
+    host = urlsplit(url).hostname or ""
+    try:
+        return None if is_public_address(host) else host
+    except ValueError:
+        return None
+
+
+def _redacted(headers: dict[str, str]) -> dict[str, str]:
+    return {k: ("[redacted]" if k == SIGNATURE_HEADER else v) for k, v in headers.items()}
+
+
+class Deliverer:
+    def __init__(
+        self,
+        db: Database,
+        box: SecretBox,
+        limits: DeliveryLimits,
+        *,
+        now: Callable[[], datetime] = utcnow,
+        on_events_written: Callable[[], None] = lambda: None,
+        claim_wake: asyncio.Event | None = None,
+    ) -> None:
+        self.db = db
+        self.box = box
+        self.limits = limits
+        self.now = now
+        self.on_events_written = on_events_written
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease = limits.lease
+        self.claim_wake = claim_wake or asyncio.Event()
+        self._queues: dict[str, deque[tuple[RunRow, DeliveryTarget | None]]] = defaultdict(deque)
+        self._active: dict[str, int] = defaultdict(int)
+        self._held = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._results: list[Result] = []
+        self._results_ready = asyncio.Event()
+        self._secrets: dict[tuple[str, int], str] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        resolver = None if self.limits.allow_private else PublicOnlyResolver()
+        connector = aiohttp.TCPConnector(
+            limit=self.limits.concurrency, limit_per_host=0, resolver=resolver, ttl_dns_cache=30
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.limits.timeout_s),
+            auto_decompress=False,
+        )
+        self._writer = asyncio.create_task(self._write_results_forever())
+
+    async def stop(self) -> None:
+        """Stop sending; runs still leased to us are released for the next worker."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._writer is not None:
+            await self._flush_results()
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        async with self.db.write() as conn:
+            await run_store.release_leases(conn, self.owner, self.now())
+        if self._session is not None:
+            await self._session.close()
+
+    # ---- intake -------------------------------------------------------------------------
+
+    def accepts(self, destination_id: str) -> bool:
+        """Whether a run for this destination can be queued here without waiting too long."""
+        queued = len(self._queues[destination_id]) + self._active[destination_id]
+        return (
+            self._held < self.limits.concurrency * 4
+            and queued < self.limits.destination_concurrency + QUEUE_PER_DESTINATION
+        )
+
+    def take(self, runs: list[tuple[RunRow, DeliveryTarget]]) -> None:
+        for run, target in runs:
+            self._enqueue(run, target)
+
+    def _saturated(self) -> list[str]:
+        return [dest for dest in list(self._queues) if not self.accepts(dest)]
+
+    async def claim_step(self) -> bool:
+        """Claim due runs from the store; True when a full batch came back."""
+        room = min(CLAIM_BATCH, self.limits.concurrency * 4 - self._held)
+        if room <= 0:
+            return False
+        now = self.now()
+        async with self.db.write() as conn:
+            runs = await run_store.claim_due(
+                conn,
+                now=now,
+                lease_until=now + self.lease,
+                owner=self.owner,
+                limit=room,
+                skip_destinations=self._saturated(),
+            )
+            targets = await _targets_for(conn, runs) if runs else {}
+        for run in runs:
+            self._enqueue(run, targets.get(run.config_id))
+        return len(runs) == room
+
+    def _enqueue(self, run: RunRow, target: DeliveryTarget | None) -> None:
+        self._held += 1
+        self._queues[run.destination_id].append((run, target))
+        self._pump(run.destination_id)
+
+    def _pump(self, destination_id: str) -> None:
+        queue = self._queues[destination_id]
+        while queue and self._active[destination_id] < self.limits.destination_concurrency:
+            run, target = queue.popleft()
+            self._active[destination_id] += 1
+            task = asyncio.create_task(self._deliver(run, target))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if not queue and not self._active[destination_id]:
+            del self._queues[destination_id]
+            del self._active[destination_id]
+
+    # ---- one attempt --------------------------------------------------------------------
+
+    async def _deliver(self, run: RunRow, target: DeliveryTarget | None) -> None:
+        try:
+            self._results.append(await self._attempt(run, target))
+            self._results_ready.set()
+        except Exception:
+            log.exception("delivery crashed; the run's lease will expire and it is retried")
+        finally:
+            self._held -= 1
+            self._active[run.destination_id] -= 1
+            self._pump(run.destination_id)
+
+    async def _attempt(self, run: RunRow, target: DeliveryTarget | None) -> Result:
+        if target is None:
+            reason = "Not sent: the integration configuration or its destination was deleted"
+            return Result(run, None, NextStep("ERROR", None, reason))
+        if target.closed_reason is not None:
+            return Result(
+                run, target, NextStep("DISABLED", None, f"Not sent: {target.closed_reason}")
+            )
+        outcome, attempt_log = await self._post(run, target)
+        step = next_step(outcome, run.attempts + 1, self.limits.policy, self.now())
+        return Result(run, target, step, outcome, attempt_log)
+
+    def _secret(self, target: DeliveryTarget) -> str:
+        key = (target.destination_id, target.destination_version)
+        if key not in self._secrets:
+            self._secrets[key] = self.box.open(target.sealed_secret)
+        return self._secrets[key]
+
+    async def _post(
+        self, run: RunRow, target: DeliveryTarget
+    ) -> tuple[AttemptOutcome, dict[str, Any]]:
+        assert self._session is not None
+        body = run.body.encode()
+        headers = signed_headers(
+            target.url, target.api_key, self._secret(target), int(time.time() * 1000), body, run.id
+        )
+        started_at, started = self.now(), time.perf_counter()
+        status, response_text = None, ""
+        try:
+            outcome, status, response_text = await self._send(target.url, body, headers)
+        except TimeoutError:
+            outcome = AttemptOutcome(False, None, f"timed out after {self.limits.timeout_s:g} s")
+        except (aiohttp.ClientError, OSError) as exc:
+            outcome = AttemptOutcome(False, None, f"connection failed: {exc}")
+        attempt_log = {
+            "attempt": run.attempts + 1,
+            "at": isoformat(started_at),
+            "url": target.url,
+            "requestHeaders": _redacted(headers),
+            "statusCode": status,
+            "responseBody": response_text,
+            "durationMs": round((time.perf_counter() - started) * 1000, 2),
+            "error": outcome.error,
+        }
+        return outcome, attempt_log
+
+    async def _send(
+        self, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[AttemptOutcome, int, str]:
+        assert self._session is not None
+        if not self.limits.allow_private and (host := _literal_private_host(url)):
+            raise OSError(f"{host} is not a public address (MB_WEBHOOK_ALLOW_PRIVATE is off)")
+        async with self._session.post(
+            url, data=body, headers=headers, allow_redirects=False
+        ) as response:
+            raw = await response.content.read(RESPONSE_BODY_LIMIT)
+            outcome = classify_response(response.status, response.headers.get("Retry-After"))
+            return outcome, response.status, raw.decode("utf-8", errors="replace")
+
+    # ---- recording results --------------------------------------------------------------
+
+    async def _write_results_forever(self) -> None:
+        while True:
+            await self._results_ready.wait()
+            self._results_ready.clear()
+            try:
+                await self._flush_results()
+            except Exception:
+                log.exception("recording delivery results failed; retrying")
+                await asyncio.sleep(0.5)
+                self._results_ready.set()
+
+    async def _flush_results(self) -> None:
+        while self._results:
+            batch = self._results[:RESULT_BATCH]
+            now = self.now()
+            async with self.db.write() as conn:
+                wrote_events = await self._record(conn, batch, now)
+            del self._results[: len(batch)]
+            if wrote_events:
+                self.on_events_written()
+            self._schedule_retries(batch, now)
+
+    def _schedule_retries(self, batch: list[Result], now: datetime) -> None:
+        waits = [
+            (r.step.next_attempt_at - now).total_seconds()
+            for r in batch
+            if r.step.next_attempt_at is not None
+        ]
+        if waits:
+            asyncio.get_running_loop().call_later(max(min(waits), 0), self.claim_wake.set)
+
+    async def _record(self, conn: AsyncConnection, batch: list[Result], now: datetime) -> bool:
+        """Write a batch of results; True when it raised events."""
+        errors: list[EventRow] = []
+        succeeded: set[str] = set()
+        for result in batch:
+            run, step = result.run, result.step
+            if result.attempt_log is None:
+                await run_store.settle_without_attempt(
+                    conn, run, status=step.status, error=step.error or "", at=now
+                )
+                continue
+            await run_store.finish_attempt(
+                conn,
+                run,
+                status=step.status,
+                next_attempt_at=step.next_attempt_at,
+                error=step.error,
+                log=result.attempt_log,
+                at=now,
+            )
+            if step.status == "COMPLETE":
+                succeeded.add(run.config_id)
+            elif step.status == "ERROR":
+                errors.extend(await self._failed_run(conn, result, now))
+        await run_store.reset_failures(conn, succeeded)
+        await event_store.insert_events(conn, errors)
+        return bool(errors)
+
+    async def _failed_run(
+        self, conn: AsyncConnection, result: Result, now: datetime
+    ) -> list[EventRow]:
+        """A run failed for good: raise its error event; disable the integration when due."""
+        run, outcome = result.run, result.outcome
+        reason = result.step.error or "delivery failed"
+        events = [self._error_event(PERFORM_ERROR, run, outcome, reason, now)]
+        failures = await run_store.count_failure(conn, run.org_id, run.config_id)
+        if outcome is not None and outcome.gone:
+            why = f"the receiver answered 410 Gone on run {run.id}"
+        elif failures >= self.limits.auto_disable_after:
+            why = f"{failures} consecutive runs failed (the last: {reason})"
+        else:
+            return events
+        if await _disable_config(conn, run, why, now):
+            events.append(self._error_event(DISABLED_ERROR, run, outcome, f"Disabled: {why}", now))
+        return events
+
+    def _error_event(
+        self,
+        name: str,
+        run: RunRow,
+        outcome: AttemptOutcome | None,
+        reason: str,
+        now: datetime,
+    ) -> EventRow:
+        return EventRow(
+            id=str(uuid.uuid4()),
+            org_id=run.org_id,
+            event_name=name,
+            category=INTEGRATION_CATEGORY,
+            event_time=now,
+            m3ter_event=integration_error_data(
+                config_id=run.config_id,
+                entity_id=run.entity_id,
+                destination_id=run.destination_id,
+                run_id=run.id,
+                url=run.url,
+                attempts=run.attempts + 1,
+                status_code=outcome.status_code if outcome else None,
+                reason=reason,
+            ),
+            resource_id=run.config_id,
+        )
+
+
+async def _targets_for(conn: AsyncConnection, runs: list[RunRow]) -> dict[str, DeliveryTarget]:
+    """Current delivery targets of claimed runs, by integration configuration id."""
+    configs = await document_store.documents_by_id(
+        conn, "integrationconfig", {run.config_id for run in runs}
+    )
+    webhooks = await document_store.documents_by_id(
+        conn, "webhook", {str(c.get("destinationId")) for c in configs.values()}
+    )
+    return {
+        config_id: delivery_target(config, webhooks[config["destinationId"]])
+        for config_id, config in configs.items()
+        if config.get("destinationId") in webhooks
+    }
+
+
+async def _disable_config(conn: AsyncConnection, run: RunRow, why: str, now: datetime) -> bool:
+    """Turn the integration off (a new version), unless it already is."""
+    config = await document_store.get_entity(conn, run.org_id, "integrationconfig", run.config_id)
+    if config is None or not config.get("enabled", True):
+        return False
+    version = int(config["version"])
+    disabled = {
+        **config,
+        "enabled": False,
+        "disabledReason": why,
+        "version": version + 1,
+        "dtLastModified": isoformat(now),
+        "lastModifiedBy": SYSTEM_ACTOR,
+    }
+    return await document_store.replace_entity(
+        conn, run.org_id, "integrationconfig", disabled, expected_version=version
+    )
