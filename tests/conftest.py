@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,21 @@ async def _drop_pg_database(name: str) -> None:
         await conn.close()
 
 
+@asynccontextmanager
+async def fresh_database_url(kind: str) -> AsyncIterator[str | None]:
+    """A store for real `meterbell` processes (tests/e2e): None for SQLite (the process then
+    uses `<MB_DATA_DIR>/meterbell.db`), or the plain URL of a new, empty PostgreSQL database
+    that is dropped afterwards."""
+    if kind == "sqlite":
+        yield None
+        return
+    name = await _create_pg_database()
+    try:
+        yield _plain_pg_url(name)
+    finally:
+        await _drop_pg_database(name)
+
+
 @dataclass
 class StoreInfo:
     kind: str
@@ -83,7 +99,12 @@ async def db(store_info: StoreInfo) -> AsyncIterator[Database]:
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(data_dir=tmp_path_factory.mktemp("data"), secret_key=TEST_SECRET_KEY)
+    # Webhook targets in tests are loopback receivers; test_webhook_config checks the refusal.
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("data"),
+        secret_key=TEST_SECRET_KEY,
+        webhook_allow_private=True,
+    )
 
 
 @pytest.fixture(scope="session")
