@@ -75,7 +75,13 @@ class Receiver:
         behaviour = self._behaviours[request.path]
         async with self._arrived:
             self.received.append(
-                Received(request.path, request.query_string, dict(request.headers), body, time.monotonic())
+                Received(
+                    request.path,
+                    request.query_string,
+                    dict(request.headers),
+                    body,
+                    time.monotonic(),
+                )
             )
             self._arrived.notify_all()
         if behaviour.delay_s:

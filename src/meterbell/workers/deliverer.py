@@ -140,6 +140,7 @@ class Deliverer:
         self._secrets: dict[tuple[str, int], str] = {}
         self._session: aiohttp.ClientSession | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         resolver = None if self.limits.allow_private else PublicOnlyResolver()
@@ -155,6 +156,7 @@ class Deliverer:
 
     async def stop(self) -> None:
         """Stop sending; runs still leased to us are released for the next worker."""
+        self._stopping = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -212,7 +214,11 @@ class Deliverer:
 
     def _pump(self, destination_id: str) -> None:
         queue = self._queues[destination_id]
-        while queue and self._active[destination_id] < self.limits.destination_concurrency:
+        while (
+            queue
+            and not self._stopping
+            and self._active[destination_id] < self.limits.destination_concurrency
+        ):
             run, target = queue.popleft()
             self._active[destination_id] += 1
             task = asyncio.create_task(self._deliver(run, target))

@@ -48,7 +48,7 @@ async def live(live_client: httpx.AsyncClient, db: Database) -> OrgApi:
     return await new_org_api(live_client, db, "Live organization")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     server = Receiver()
     await server.start()
