@@ -39,7 +39,7 @@ def _bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def current_org(request: Request, state: StateDep, orgId: str) -> OrgContext:  # noqa: N803
+def current_org(request: Request, state: StateDep, orgId: str) -> OrgContext:
     claims = state.signer.verify(_bearer_token(request))
     if claims.org_id != orgId:
         raise Forbidden(f"This token is for organization {claims.org_id}, not {orgId}")

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import itertools
 import time
 from typing import Any
 
@@ -138,7 +139,7 @@ async def test_retries_with_backoff_then_succeeds(live: OrgApi, receiver: Receiv
     (run,) = await settled_runs(live, wiring, 1)
     assert run["status"] == "COMPLETE"
     assert run["attempts"] == 3
-    gaps = [b.at - a.at for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(attempts)]
     assert gaps[0] >= BACKOFF * 0.9
     assert gaps[1] >= BACKOFF * 2 * 0.9
     assert len({a.body for a in attempts}) == 1

@@ -28,12 +28,12 @@ async def event_types(org: CurrentOrg, state: StateDep) -> Response:
 async def event_fields(
     org: CurrentOrg,
     state: StateDep,
-    eventName: str | None = None,  # noqa: N803
+    eventName: str | None = None,
 ) -> Response:
     fields = await events.event_fields(state.db, org.org_id, eventName)
     return JSONResponse({"events": fields})
 
 
 @router.get("/{eventId}", summary="Get one event")
-async def get_event(org: CurrentOrg, state: StateDep, eventId: str) -> Response:  # noqa: N803
+async def get_event(org: CurrentOrg, state: StateDep, eventId: str) -> Response:
     return JSONResponse(await events.get_event(state.db, org.org_id, eventId))

@@ -32,7 +32,7 @@ async def config_for_entity(
     org: CurrentOrg,
     state: StateDep,
     entityType: str,
-    query: QueryLists,  # noqa: N803
+    query: QueryLists,
 ) -> Response:
     config = await integrations.config_for_entity(state.db, org.org_id, entityType, query)
     return JSONResponse(config)
@@ -64,7 +64,7 @@ async def runs_of_destination(
     org: CurrentOrg,
     state: StateDep,
     destinationId: str,
-    query: QueryLists,  # noqa: N803
+    query: QueryLists,
 ) -> Response:
     filters = runs.run_query(query, destination_id=destinationId)
     size = requested_page_size(query, runs.MAX_PAGE_SIZE)
@@ -89,7 +89,7 @@ async def latest_run(
     org: CurrentOrg,
     state: StateDep,
     entityType: str,
-    entityId: str,  # noqa: N803
+    entityId: str,
 ) -> Response:
     return JSONResponse(await runs.latest_run(state.db, org.org_id, entityType, entityId))
 
@@ -98,8 +98,8 @@ async def latest_run(
 async def runs_of_entity(
     org: CurrentOrg,
     state: StateDep,
-    entityType: str,  # noqa: N803
-    entityId: str,  # noqa: N803
+    entityType: str,
+    entityId: str,
     query: QueryLists,
 ) -> Response:
     filters = runs.run_query(query, entity_type=entityType, entity_id=entityId)
