@@ -256,3 +256,35 @@ async def test_hanging_receiver_does_not_delay_another_destination(
     arrivals = await receiver.wait_for("/healthy", 6, timeout_s=5)
     assert arrivals[-1].at - started < 1.5
     await settled_runs(live, healthy, 6)
+
+
+async def test_run_queries_and_resend(live: OrgApi, receiver: Receiver) -> None:
+    wiring = await wire(live, receiver, "/runs", calculation=None, always=True)
+    await spend(live, await new_commitment(live), 1)
+    (run,) = await settled_runs(live, wiring, 1)
+    assert (await live.get(f"integrationruns/{run['id']}")).json() == run
+    latest = await live.get(f"integrationruns/Notification/latest/{wiring.rule['id']}")
+    assert latest.json()["id"] == run["id"]
+    by_destination = await live.get(f"integrationruns/destinations/{wiring.webhook['id']}")
+    assert [r["id"] for r in by_destination.json()["data"]] == [run["id"]]
+    complete = await live.get(
+        f"integrationruns/Notification/{wiring.rule['id']}", params={"status": "COMPLETE"}
+    )
+    assert [r["id"] for r in complete.json()["data"]] == [run["id"]]
+    errored = await live.get(
+        f"integrationruns/Notification/{wiring.rule['id']}", params={"status": "ERROR"}
+    )
+    assert errored.json()["data"] == []
+    future = await live.get(
+        f"integrationruns/Notification/{wiring.rule['id']}", params={"startDate": "2099-01-01"}
+    )
+    assert future.json()["data"] == []
+
+    resent = await live.post(f"integrationruns/{run['id']}/resend")
+    assert resent.status_code == 200
+    assert resent.json()["parentIntegrationRunId"] == run["id"]
+    first, second = await receiver.wait_for("/runs", 2)
+    assert second.body == first.body
+    assert second.headers["X-m3ter-delivery-id"] == resent.json()["id"]
+    runs = await settled_runs(live, wiring, 2)
+    assert {r["status"] for r in runs} == {"COMPLETE"}
