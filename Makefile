@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/mypy src
 
 test: lint
-	$(BIN)/pytest -q -n 2 --dist loadgroup
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks migrations scripts

@@ -9,16 +9,14 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
-from meterbell.app import create_app
-from meterbell.config import Settings
+from meterbell.config import Settings, display_url, write_private
 from meterbell.domain.errors import MeterbellError
 from meterbell.logs import configure_logging
 from meterbell.services import orgs
 from meterbell.store.db import Database
 from meterbell.store.migrate import upgrade
-from meterbell.workers.runner import Workers
 
 app = typer.Typer(help="meterbell: events & notifications for usage-based billing.")
 db_app = typer.Typer(help="The store.")
@@ -48,6 +46,10 @@ def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     except MeterbellError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from exc
+    except (OSError, SQLAlchemyError) as exc:
+        where = display_url(settings.resolved_database_url)
+        typer.echo(f"error: cannot use the store at {where}: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
 
 def _print_credential(credential: orgs.NewCredential, as_json: bool) -> None:
@@ -66,8 +68,7 @@ async def _bootstrap_default_org(db: Database, data_dir: Path) -> None:
         return
     credential = await orgs.create_organization(db, DEFAULT_ORG_NAME)
     saved = data_dir / INITIAL_CREDENTIALS_FILE
-    saved.write_text(json.dumps(credential.to_json(), indent=2) + "\n")
-    saved.chmod(0o600)
+    write_private(saved, json.dumps(credential.to_json(), indent=2) + "\n")
     typer.echo("Created the default organization and its first credential:")
     _print_credential(credential, as_json=False)
     typer.echo(
@@ -85,6 +86,10 @@ def serve(
     ] = False,
 ) -> None:
     """Apply migrations and serve the API (with the workers, unless --no-workers)."""
+    import uvicorn
+
+    from meterbell.app import create_app
+
     settings = Settings()
     configure_logging(settings.log_level)
     _with_db(settings, lambda db: _bootstrap_default_org(db, settings.data_dir))
@@ -103,6 +108,8 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run the workers only (cluster mode: beside `serve --no-workers` processes)."""
+    from meterbell.workers.runner import Workers
+
     settings = Settings()
     configure_logging(settings.log_level)
 
@@ -123,7 +130,7 @@ def db_upgrade() -> None:
     settings = Settings()
 
     async def done(_db: Database) -> None:
-        typer.echo(f"The store is up to date: {settings.resolved_database_url}")
+        typer.echo(f"The store is up to date: {display_url(settings.resolved_database_url)}")
 
     _with_db(settings, done)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 SECRET_KEY_FILE = "secret.key"
 ASYNC_DRIVERS = {
@@ -15,6 +17,19 @@ ASYNC_DRIVERS = {
     "postgres://": "postgresql+asyncpg://",
     "sqlite://": "sqlite+aiosqlite://",
 }
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, never readable by others even for a moment."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def display_url(url: str) -> str:
+    """A database URL fit for printing: the password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def async_driver_url(url: str) -> str:
@@ -75,6 +90,5 @@ class Settings(BaseSettings):
         key_file = self.data_dir / SECRET_KEY_FILE
         if not key_file.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            key_file.write_text(secrets.token_urlsafe(48))
-            key_file.chmod(0o600)
+            write_private(key_file, secrets.token_urlsafe(48))
         return key_file.read_text().strip()

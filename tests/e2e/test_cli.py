@@ -1,0 +1,154 @@
+"""The `meterbell` command as a user runs it, as real processes.
+
+The organization and credential commands run against one SQLite server per module (their
+code does not depend on the store); the first start, `db upgrade` and the restart run on
+each store.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import STORES, fresh_database_url
+from tests.e2e.server import (
+    Credentials,
+    MeterbellServer,
+    describe,
+    graceful_exit,
+    meterbell_env,
+    run_cli_ok,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(params=STORES)
+async def empty_database_url(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
+    """A store nobody has touched yet (SQLite: the test's own, still missing, data folder)."""
+    async with fresh_database_url(request.param) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeterbellServer]:
+    with MeterbellServer(tmp_path_factory.mktemp("e2e-cli") / "data") as running:
+        yield running
+
+
+def created_credentials(stdout: str) -> Credentials:
+    """`--json` output: exactly one line holding exactly one object with exactly three keys."""
+    lines = stdout.splitlines()
+    assert len(lines) == 1, f"expected one JSON line, got:\n{stdout}"
+    data = json.loads(lines[0])
+    assert isinstance(data, dict), stdout
+    assert list(data) == ["orgId", "clientId", "clientSecret"], stdout
+    return Credentials.from_json(data)
+
+
+def bearer(server: MeterbellServer, credentials: Credentials) -> dict[str, str]:
+    response = server.token(credentials)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert body["access_token"]
+    return {"Authorization": f"Bearer {body['access_token']}"}
+
+
+def test_orgs_create_json_gives_a_working_credential(server: MeterbellServer) -> None:
+    name = "Acme e2e"
+    credentials = created_credentials(server.cli_ok("orgs", "create", "--name", name, "--json"))
+    default_org = server.initial_credentials().org_id
+    assert credentials.org_id != default_org
+
+    headers = bearer(server, credentials)
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=10.0) as http:
+        own = http.get(f"/organizations/{credentials.org_id}/events")
+        assert own.status_code == 200, own.text
+        assert "configuration.organization.created" in {e["eventName"] for e in own.json()["data"]}
+        other = http.get(f"/organizations/{default_org}/events")
+        assert other.status_code == 403, other.text
+
+    # A wrong secret for the same client id gets no token.
+    wrong = Credentials(credentials.org_id, credentials.client_id, credentials.client_secret + "x")
+    assert server.token(wrong).status_code == 401
+
+    # `orgs list` shows it next to the default organization, one "<id>  <name>" line each.
+    listed = server.cli_ok("orgs", "list").splitlines()
+    assert f"{credentials.org_id}  {name}" in listed
+    assert f"{default_org}  Default organization" in listed
+
+
+def test_credentials_create(server: MeterbellServer) -> None:
+    org = server.initial_credentials()
+    another = created_credentials(
+        server.cli_ok("credentials", "create", "--org", org.org_id, "--json")
+    )
+    assert another.org_id == org.org_id
+    assert another.client_id != org.client_id
+    assert another.client_secret != org.client_secret
+    # Both credentials of the organization work.
+    for credentials in (org, another):
+        headers = bearer(server, credentials)
+        response = httpx.get(
+            server.url(f"/organizations/{org.org_id}/events/types"), headers=headers
+        )
+        assert response.status_code == 200, response.text
+
+
+def test_credentials_create_for_unknown_org_fails_clearly(server: MeterbellServer) -> None:
+    unknown = "00000000-0000-4000-8000-000000000000"
+    result = server.cli("credentials", "create", "--org", unknown, "--json")
+    assert result.returncode == 1, describe(result)
+    assert result.stdout == "", describe(result)
+    assert result.stderr.strip() == f"error: No organization with id {unknown}", describe(result)
+
+
+def test_upgrade_first_start_and_restart(empty_database_url: str | None, tmp_path: Path) -> None:
+    """`db upgrade` twice on an empty store (idempotent); then the first start creates one
+    default organization, prints its credential once and saves it 0600; a second start
+    creates nothing."""
+    data_dir = tmp_path / "data"
+    assert not data_dir.exists()
+    env = meterbell_env(data_dir, database_url=empty_database_url)
+    first_upgrade = run_cli_ok("db", "upgrade", env=env)
+    assert first_upgrade.startswith("The store is up to date")
+    assert run_cli_ok("db", "upgrade", env=env) == first_upgrade
+
+    server = MeterbellServer(data_dir, database_url=empty_database_url, name="first")
+    with server:
+        credentials = server.initial_credentials()
+        first_output = server.output()
+        assert server.token(credentials).status_code == 200
+    assert graceful_exit(server.stop()), server.log_tail()
+
+    # Printed once, to the terminal, with where to find it again.
+    for line in (
+        f"orgId:        {credentials.org_id}",
+        f"clientId:     {credentials.client_id}",
+        f"clientSecret: {credentials.client_secret}",
+    ):
+        assert first_output.count(line) == 1, first_output
+    assert str(server.initial_credentials_path.resolve()) in first_output
+
+    saved = server.initial_credentials_path
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    saved_text = saved.read_text()
+    assert list(json.loads(saved_text)) == ["orgId", "clientId", "clientSecret"]
+
+    # A second start on the same store creates nothing and prints no secret.
+    with server:
+        assert server.token(credentials).status_code == 200
+        second_output = server.output()
+    assert graceful_exit(server.stop()), server.log_tail()
+    assert "clientSecret" not in second_output, second_output
+    assert credentials.client_secret not in second_output
+    assert saved.read_text() == saved_text
+    assert json.loads(run_cli_ok("orgs", "list", "--json", env=env)) == [
+        {"orgId": credentials.org_id, "name": "Default organization"}
+    ]

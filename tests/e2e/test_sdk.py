@@ -1,0 +1,335 @@
+"""The official m3ter Python SDK against a real `meterbell serve` process, on each store.
+
+The sync SDK client fetches a token through `POST /oauth/token` (HTTP Basic, JSON body)
+before every call, so every test here exercises the token endpoint as the SDK uses it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import m3ter
+import pytest
+from m3ter.types import AccountResponse, CommitmentResponse
+
+from meterbell.domain.clock import utcnow
+from meterbell.domain.tokens import TokenClaims, TokenSigner
+from tests.conftest import STORES, fresh_database_url
+from tests.e2e.server import MeterbellServer
+
+pytestmark = pytest.mark.slow
+
+TOKEN_PATH = "/oauth/token"
+START, END = "2026-01-01", "2026-12-31"
+
+
+@pytest.fixture(scope="module", params=STORES)
+async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
+    async with fresh_database_url(request.param) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def server(
+    database_url: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MeterbellServer]:
+    with MeterbellServer(
+        tmp_path_factory.mktemp("e2e-sdk") / "data", database_url=database_url
+    ) as running:
+        yield running
+
+
+@dataclass
+class RequestLog:
+    """Every request the SDK's HTTP client sent, as (method, path, content-type)."""
+
+    sent: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> None:
+        self.sent.append((request.method, request.url.path, request.headers.get("content-type")))
+
+    def count(self, method: str, path: str) -> int:
+        return sum(1 for m, p, _ in self.sent if m == method and p == path)
+
+
+@dataclass
+class Sdk:
+    client: m3ter.M3ter
+    log: RequestLog
+    org_id: str
+
+    def path(self, tail: str) -> str:
+        return f"/organizations/{self.org_id}/{tail}"
+
+
+@pytest.fixture
+def sdk(server: MeterbellServer) -> Iterator[Sdk]:
+    """An SDK client for the default organization, with the library's default retries (2)."""
+    credentials = server.initial_credentials()
+    log = RequestLog()
+    http = httpx.Client(event_hooks={"request": [log]}, timeout=30.0)
+    client = m3ter.M3ter(
+        api_key=credentials.client_id,
+        api_secret=credentials.client_secret,
+        org_id=credentials.org_id,
+        base_url=server.base_url,
+        http_client=http,
+        max_retries=2,
+    )
+    try:
+        yield Sdk(client, log, credentials.org_id)
+    finally:
+        client.close()
+
+
+def new_account(client: m3ter.M3ter) -> AccountResponse:
+    code = f"e2e-{uuid.uuid4().hex[:12]}"
+    return client.accounts.create(code=code, email_address=f"{code}@example.com", name=code)
+
+
+def new_commitment(client: m3ter.M3ter, account_id: str, **extra: Any) -> CommitmentResponse:
+    return client.commitments.create(
+        account_id=account_id,
+        amount=100,
+        currency="USD",
+        start_date=START,
+        end_date=END,
+        extra_body=extra or None,
+    )
+
+
+def event_data(event: Any) -> dict[str, Any]:
+    assert isinstance(event.m3ter_event, dict), event
+    data = event.m3ter_event["eventData"]
+    assert isinstance(data, dict), event.m3ter_event
+    return data
+
+
+def test_commitment_lifecycle_and_its_events(sdk: Sdk) -> None:
+    client = sdk.client
+    account = new_account(client)
+    created = new_commitment(client, account.id)
+    assert created.version == 1
+    assert (created.account_id, created.amount, created.currency) == (account.id, 100, "USD")
+    assert str(created.start_date) == START
+    assert str(created.end_date) == END
+
+    fetched = client.commitments.retrieve(created.id)
+    assert (fetched.id, fetched.version, fetched.amount) == (created.id, 1, 100)
+    assert fetched.version is not None
+
+    updated = client.commitments.update(
+        created.id,
+        account_id=account.id,
+        amount=200,
+        currency="USD",
+        start_date=START,
+        end_date=END,
+        version=fetched.version,
+    )
+    assert (updated.version, updated.amount) == (2, 200)
+    assert updated.dt_created == created.dt_created
+
+    deleted = client.commitments.delete(created.id)
+    assert (deleted.id, deleted.version, deleted.amount) == (created.id, 2, 200)
+    with pytest.raises(m3ter.NotFoundError):
+        client.commitments.retrieve(created.id)
+
+    # Every call above was preceded by a token request with a JSON body, and each worked.
+    tokens = [ct for m, p, ct in sdk.log.sent if (m, p) == ("POST", TOKEN_PATH)]
+    calls = [entry for entry in sdk.log.sent if entry[1] != TOKEN_PATH]
+    assert len(tokens) == len(calls) == 6  # account, commitment, get, put, delete, get
+    assert all(ct is not None and ct.startswith("application/json") for ct in tokens)
+
+    # Events of this commitment, newest first; page size 1 makes the SDK walk three pages.
+    events = list(itertools.islice(client.events.list(resource_id=created.id, page_size=1), 10))
+    assert [e.event_name for e in events] == [
+        "configuration.commitment.deleted",
+        "configuration.commitment.updated",
+        "configuration.commitment.created",
+    ]
+    assert sdk.log.count("GET", sdk.path("events")) == 3
+    on_delete, on_update, on_create = (event_data(e) for e in events)
+    assert set(on_create) == {"newDto"}
+    assert set(on_update) == {"newDto", "oldDto"}
+    assert set(on_delete) == {"oldDto"}
+    new, old = on_update["newDto"], on_update["oldDto"]
+    assert (new["id"], new["version"], new["amount"], new["orgId"]) == (
+        created.id,
+        2,
+        200,
+        sdk.org_id,
+    )
+    assert (old["id"], old["version"], old["amount"], old["orgId"]) == (
+        created.id,
+        1,
+        100,
+        sdk.org_id,
+    )
+    assert on_create["newDto"] == old
+    assert on_delete["oldDto"] == new
+    assert {"accountId", "currency", "startDate", "endDate", "dtCreated", "createdBy"} <= set(new)
+
+    # One event fetched by id is the same as listed.
+    one = client.events.retrieve(events[1].id)
+    assert (one.id, one.event_name, one.m3ter_event) == (
+        events[1].id,
+        "configuration.commitment.updated",
+        events[1].m3ter_event,
+    )
+
+    # Filtering by event name returns only that name, and includes ours.
+    by_name = list(
+        itertools.islice(
+            client.events.list(event_name="configuration.commitment.updated", page_size=100), 1000
+        )
+    )
+    assert {e.event_name for e in by_name} == {"configuration.commitment.updated"}
+    assert events[1].id in {e.id for e in by_name}
+    assert events[0].id not in {e.id for e in by_name}
+
+
+def test_event_types_and_fields(sdk: Sdk) -> None:
+    client = sdk.client
+    types = client.events.get_types().events
+    assert types is not None
+    assert len(types) == len(set(types))
+    assert {
+        "configuration.commitment.created",
+        "configuration.commitment.updated",
+        "configuration.commitment.deleted",
+        "billing.bill.created",
+        "integration.perform.error",
+        "ingest.validation.failure",
+    } <= set(types)
+
+    fields = client.events.get_fields(event_name="configuration.commitment.updated").events
+    assert fields is not None
+    assert list(fields) == ["configuration.commitment.updated"]
+    commitment_fields = fields["configuration.commitment.updated"]
+    assert commitment_fields["new.amount"] == "double"
+    assert commitment_fields["old.amount"] == "double"
+    assert commitment_fields["new.accountId"] == "string"
+    assert commitment_fields["new.orgId"] == "string"
+
+    created_fields = client.events.get_fields(event_name="configuration.commitment.created")
+    assert created_fields.events is not None
+    assert not any(
+        name.startswith("old.")
+        for name in created_fields.events["configuration.commitment.created"]
+    )
+
+    # A field the client starts sending (SDK `extra_body`) is kept and becomes discoverable.
+    new_field = f"e2eTier{uuid.uuid4().hex[:6]}"
+    account = new_account(client)
+    commitment = new_commitment(client, account.id, **{new_field: "gold"})
+    assert (
+        client.commitments.with_raw_response.retrieve(commitment.id).http_response.json()[new_field]
+        == "gold"
+    )
+    after = client.events.get_fields(event_name="configuration.commitment.created").events
+    assert after is not None
+    assert after["configuration.commitment.created"][f"new.{new_field}"] == "string"
+
+    with pytest.raises(m3ter.BadRequestError, match=re.escape("configuration.commitment.updated")):
+        client.events.get_fields(event_name="configuration.commitment.updatd")
+
+
+def test_version_conflict_raises_conflict_error_without_retries(sdk: Sdk) -> None:
+    client = sdk.client
+    account = new_account(client)
+    commitment = new_commitment(client, account.id)
+    current = client.commitments.update(
+        commitment.id,
+        account_id=account.id,
+        amount=150,
+        currency="USD",
+        start_date=START,
+        end_date=END,
+        version=1,
+    )
+    assert current.version == 2
+    item_path = sdk.path(f"commitments/{commitment.id}")
+    puts_before = sdk.log.count("PUT", item_path)
+
+    with pytest.raises(m3ter.ConflictError) as caught:
+        client.commitments.update(
+            commitment.id,
+            account_id=account.id,
+            amount=999,
+            currency="USD",
+            start_date=START,
+            end_date=END,
+            version=1,
+        )
+
+    error = caught.value
+    assert error.status_code == 409
+    assert error.response.headers.get("x-should-retry") == "false"
+    assert "version 2" in error.message
+    assert "version 1" in error.message
+    # The SDK retries a 409 twice unless told not to: exactly one PUT went out.
+    assert sdk.log.count("PUT", item_path) - puts_before == 1
+    # ... and the server changed nothing: same version, same amount, no extra event.
+    stored = client.commitments.retrieve(commitment.id)
+    assert (stored.version, stored.amount) == (2, 150)
+    updates = list(
+        client.events.list(resource_id=commitment.id, event_name="configuration.commitment.updated")
+    )
+    assert len(updates) == 1
+
+
+def test_auto_paging_iterator_walks_every_page(sdk: Sdk) -> None:
+    client = sdk.client
+    account = new_account(client)
+    made = [new_commitment(client, account.id).id for _ in range(5)]
+    list_path = sdk.path("commitments")
+    gets_before = sdk.log.count("GET", list_path)
+
+    first_page = client.commitments.list(account_id=account.id, page_size=2)
+    page_sizes = [len(page.data) for page in itertools.islice(first_page.iter_pages(), 10)]
+    assert page_sizes == [2, 2, 1]
+
+    seen = [
+        c.id
+        for c in itertools.islice(client.commitments.list(account_id=account.id, page_size=2), 20)
+    ]
+    assert len(seen) == len(set(seen)) == 5
+    assert set(seen) == set(made)
+    assert all(c.account_id == account.id for c in client.commitments.list(account_id=account.id))
+    # Two walks of three pages each, then one single-page list.
+    assert sdk.log.count("GET", list_path) - gets_before == 3 + 3 + 1
+
+
+def test_handed_token_must_be_signed_with_the_servers_key(
+    server: MeterbellServer, sdk: Sdk
+) -> None:
+    """The SDK can be given a token instead of credentials. One signed with MB_SECRET_KEY
+    opens the organization; the same claims signed with any other key do not."""
+    claims = TokenClaims(client_id=server.initial_credentials().client_id, org_id=sdk.org_id)
+
+    def types_with_token(secret_key: str) -> list[str] | None:
+        token = TokenSigner(secret_key).issue(claims, now=utcnow(), ttl=timedelta(minutes=5))
+        client = m3ter.M3ter(
+            api_key="unused",
+            api_secret="unused",
+            token=token,
+            org_id=sdk.org_id,
+            base_url=server.base_url,
+            max_retries=0,
+        )
+        try:
+            return client.events.get_types().events
+        finally:
+            client.close()
+
+    assert types_with_token(server.secret_key)
+    with pytest.raises(m3ter.AuthenticationError, match="not valid"):
+        types_with_token("some-other-key")
