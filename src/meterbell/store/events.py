@@ -175,3 +175,11 @@ async def rule_errors_for_event(
         }
         for row in rows
     ]
+
+
+async def delete_rule_errors_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
+    doomed = select(rule_errors.c.seq).where(rule_errors.c.dt_created < cutoff).limit(limit)
+    result = await conn.execute(
+        delete(rule_errors).where(rule_errors.c.seq.in_(doomed.scalar_subquery()))
+    )
+    return int(result.rowcount)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -222,3 +222,22 @@ async def release_leases(conn: AsyncConnection, owner: str, now: datetime) -> No
         .where((integration_runs.c.lease_owner == owner) & (integration_runs.c.status == "STARTED"))
         .values(status="WAITING", next_attempt_at=now, lease_owner=None)
     )
+
+
+async def delete_runs_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
+    """Delete up to `limit` finished runs created before `cutoff`, with their attempt logs."""
+    doomed = [
+        row.id
+        for row in await conn.execute(
+            select(integration_runs.c.id)
+            .where(
+                (integration_runs.c.dt_created < cutoff)
+                & integration_runs.c.next_attempt_at.is_(None)
+            )
+            .limit(limit)
+        )
+    ]
+    if doomed:
+        await conn.execute(delete(run_attempts).where(run_attempts.c.run_id.in_(doomed)))
+        await conn.execute(delete(integration_runs).where(integration_runs.c.id.in_(doomed)))
+    return len(doomed)

@@ -1,4 +1,5 @@
-"""Retention: events older than the retention period are deleted, a batch at a time."""
+"""Retention: events, finished integration runs (with their attempt logs) and rule evaluation
+errors older than the retention period are deleted, a batch at a time."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import structlog
 
 from meterbell.domain.clock import utcnow
 from meterbell.store import events as event_store
+from meterbell.store import runs as run_store
 from meterbell.store.db import Database
 
 log = structlog.get_logger(__name__)
@@ -32,7 +34,9 @@ class Retention:
     async def step(self) -> bool:
         cutoff = self.now() - self.retention
         async with self.db.write() as conn:
-            deleted = await event_store.delete_events_before(conn, cutoff, self.batch_size)
-        if deleted:
-            log.info("expired events deleted", count=deleted, cutoff=cutoff.isoformat())
-        return deleted == self.batch_size
+            events = await event_store.delete_events_before(conn, cutoff, self.batch_size)
+            runs = await run_store.delete_runs_before(conn, cutoff, self.batch_size)
+            errors = await event_store.delete_rule_errors_before(conn, cutoff, self.batch_size)
+        if events or runs or errors:
+            log.info("expired records deleted", events=events, runs=runs, rule_errors=errors)
+        return self.batch_size in (events, runs, errors)

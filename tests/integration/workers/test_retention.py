@@ -1,4 +1,5 @@
-"""Events older than the retention period are deleted; younger ones stay."""
+"""Events, finished runs and their logs older than the retention period are deleted;
+younger ones stay."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import timedelta
 from meterbell.domain.catalog import entity_by_name
 from meterbell.domain.clock import utcnow
 from meterbell.store.db import Database
+from meterbell.workers.dispatcher import Dispatcher
 from meterbell.workers.retention import Retention
 from tests.conftest import OrgApi
 from tests.factories import minimal_body
@@ -16,14 +18,57 @@ async def event_ids(api: OrgApi) -> set[str]:
     return {e["id"] for e in (await api.get("events", params={"pageSize": 100})).json()["data"]}
 
 
-async def test_retention_deletes_only_expired_events(api: OrgApi, db: Database) -> None:
+async def run_ids(api: OrgApi, rule_id: str) -> set[str]:
+    response = await api.get(f"integrationruns/Notification/{rule_id}")
+    return {r["id"] for r in response.json()["data"]}
+
+
+async def disabled_run(api: OrgApi, db: Database) -> str:
+    """A rule whose integration is off, so its one run is final (DISABLED) at once."""
+    rule = await api.post(
+        "notifications/configurations",
+        {
+            "name": "r",
+            "code": "r",
+            "alwaysFireEvent": True,
+            "eventName": "configuration.product.created",
+        },
+    )
+    webhook = await api.post(
+        "integrationdestinations/webhooks",
+        {
+            "name": "w",
+            "url": "http://127.0.0.1:9/x",
+            "active": False,
+            "credentials": {"type": "M3TER_SIGNED_REQUEST", "apiKey": "k", "secret": "s"},
+        },
+    )
+    await api.post(
+        "integrationconfigs",
+        {
+            "entityType": "Notification",
+            "entityId": rule.json()["id"],
+            "destination": "Webhook",
+            "destinationId": webhook.json()["id"],
+        },
+    )
     await api.post("products", minimal_body(entity_by_name("product")))
-    existing = await event_ids(api)
+    while await Dispatcher(db).step():
+        pass
+    return str(rule.json()["id"])
+
+
+async def test_retention_deletes_only_expired_records(api: OrgApi, db: Database) -> None:
+    rule_id = await disabled_run(api, db)
+    existing_events = await event_ids(api)
+    existing_runs = await run_ids(api, rule_id)
+    assert len(existing_runs) == 1
 
     nothing_yet = Retention(db, retention_days=28, now=lambda: utcnow() + timedelta(days=27))
     while await nothing_yet.step():
         pass
-    assert await event_ids(api) == existing
+    assert await event_ids(api) == existing_events
+    assert await run_ids(api, rule_id) == existing_runs
 
     later = Retention(
         db, retention_days=28, batch_size=2, now=lambda: utcnow() + timedelta(days=29)
@@ -31,3 +76,4 @@ async def test_retention_deletes_only_expired_events(api: OrgApi, db: Database) 
     while await later.step():
         pass
     assert await event_ids(api) == set()
+    assert await run_ids(api, rule_id) == set()
