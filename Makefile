@@ -31,5 +31,16 @@ format: $(STAMP)
 	$(BIN)/ruff format src tests benchmarks migrations scripts
 	$(BIN)/ruff check --fix src tests benchmarks migrations scripts
 
+# Benchmarks (not tests): a separate venv that also holds the competitor engines.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements-calc.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet -e '.[dev]' -r benchmarks/requirements-calc.txt
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python benchmarks/calc.py
+	$(BENCH_VENV)/bin/python benchmarks/api.py
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .pytest_cache .ruff_cache
