@@ -13,7 +13,7 @@ from meterbell.domain.errors import Forbidden, InvalidRequest, Unauthorized
 from meterbell.domain.pagination import page_size
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.mb
     return state
 
@@ -39,7 +39,7 @@ def _bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def current_org(request: Request, state: StateDep, orgId: str) -> OrgContext:
+async def current_org(request: Request, state: StateDep, orgId: str) -> OrgContext:
     claims = state.signer.verify(_bearer_token(request))
     if claims.org_id != orgId:
         raise Forbidden(f"This token is for organization {claims.org_id}, not {orgId}")
@@ -62,7 +62,7 @@ async def json_body(request: Request) -> Any:
 JsonBody = Annotated[Any, Depends(json_body)]
 
 
-def query_lists(request: Request) -> dict[str, list[str]]:
+async def query_lists(request: Request) -> dict[str, list[str]]:
     """Every query parameter with all its values (`ids=a&ids=b` keeps both)."""
     lists: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
