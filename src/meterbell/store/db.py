@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.engine import Connection as SyncConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from meterbell.store.sqlite_inline import inline_creator
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -45,7 +47,10 @@ class Database:
     def _create_engine(self, url: str, pool_size: int) -> AsyncEngine:
         if self.is_sqlite:
             engine = create_async_engine(
-                url, json_serializer=_dumps, json_deserializer=orjson.loads
+                url,
+                json_serializer=_dumps,
+                json_deserializer=orjson.loads,
+                async_creator=inline_creator(str(make_url(url).database)),
             )
             _install_sqlite_hooks(engine)
             return engine
@@ -83,11 +88,11 @@ class Database:
 
 
 def _install_sqlite_hooks(engine: AsyncEngine) -> None:
-    """Take transaction control from pysqlite so BEGIN is ours to choose (SQLAlchemy recipe)."""
+    """BEGIN is ours to choose (SQLAlchemy's recipe): connections are opened in autocommit
+    mode (`isolation_level=None`, see sqlite_inline) and each transaction emits its BEGIN."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
