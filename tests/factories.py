@@ -48,7 +48,7 @@ def _string_for(schema: Mapping[str, Any], name: str) -> str:
     if name == "currency":
         return "USD"
     if name == "code":
-        return f"code-{next(_counter)}"
+        return f"code_{next(_counter)}"
     text = f"{name or 'value'}-{next(_counter)}"
     return text[: schema.get("maxLength", len(text))]
 

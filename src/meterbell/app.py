@@ -17,13 +17,16 @@ from meterbell.api.routes import (
     events,
     health,
     integrations,
+    measurements,
     notifications,
+    scheduled,
     webhooks,
 )
 from meterbell.api.state import AppState
 from meterbell.config import Settings
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.domain.tokens import TokenSigner
+from meterbell.services import entities as entity_service
 from meterbell.store.db import Database
 from meterbell.workers.runner import Workers
 
@@ -47,7 +50,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        workers = Workers(state.db, settings, state.events_written, state.runs_due)
+        workers = Workers(
+            state.db,
+            settings,
+            state.events_written,
+            state.runs_due,
+            create_entity=entity_service.create_in,
+            measurements_received=state.measurements_received,
+        )
         if run_workers:
             await workers.start()
         try:
@@ -72,6 +82,9 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(events.router)
     app.include_router(notifications.router)
+    app.include_router(measurements.router)
+    app.include_router(measurements.downloads)
+    app.include_router(scheduled.router)
     app.include_router(webhooks.router)
     app.include_router(integrations.configs)
     app.include_router(integrations.run_routes)

@@ -108,13 +108,16 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run the workers only (cluster mode: beside `serve --no-workers` processes)."""
+    from meterbell.services import entities
     from meterbell.workers.runner import Workers
 
     settings = Settings()
     configure_logging(settings.log_level)
 
     async def run_workers(db: Database) -> None:
-        workers = Workers(db, settings, asyncio.Event(), asyncio.Event())
+        workers = Workers(
+            db, settings, asyncio.Event(), asyncio.Event(), create_entity=entities.create_in
+        )
         await workers.start()
         try:
             await asyncio.Event().wait()

@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     worker_poll_s: float = Field(
         default=1.0, gt=0, description="Safety-net poll when no wake-up arrives (cluster mode)."
     )
+    scheduler_interval_s: float = Field(
+        default=60.0, gt=0, description="How often the scheduler looks for due scheduled events."
+    )
+    ingest_batch_size: int = Field(
+        default=2000,
+        ge=1,
+        description="Measurements validated per transaction: more is faster, but holds the "
+        "(SQLite) write lock longer.",
+    )
     log_level: str = "info"
 
     @property

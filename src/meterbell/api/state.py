@@ -19,3 +19,4 @@ class AppState:
     box: SecretBox
     events_written: asyncio.Event = field(default_factory=asyncio.Event)
     runs_due: asyncio.Event = field(default_factory=asyncio.Event)
+    measurements_received: asyncio.Event = field(default_factory=asyncio.Event)

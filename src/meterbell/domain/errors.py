@@ -34,6 +34,10 @@ class Conflict(MeterbellError):
     status = 409
 
 
+class PayloadTooLarge(MeterbellError):
+    status = 413
+
+
 class VersionConflict(Conflict):
     """The client's `version` is stale: retrying the same request cannot succeed."""
 

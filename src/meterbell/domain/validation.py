@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from meterbell.domain.catalog import EntitySpec, entity_by_name
 from meterbell.domain.codes import code_problem
 from meterbell.domain.errors import InvalidRequest
+from meterbell.domain.meters import check_meter
 
 # Fields the server owns: a client may send them back (read-modify-write) but never sets them.
 SERVER_FIELDS = frozenset(
@@ -120,6 +121,8 @@ def validate_entity_body(spec: EntitySpec, body: object) -> dict[str, Any]:
     code = fields.get("code")
     if isinstance(code, str) and (problem := code_problem(code)):
         raise InvalidRequest(f"'code' {problem}")
+    if spec.name == "meter":
+        check_meter(fields)
     return fields
 
 

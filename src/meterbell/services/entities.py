@@ -16,7 +16,7 @@ from meterbell.domain.field_types import type_word
 from meterbell.domain.listing import entity_filters
 from meterbell.domain.pagination import Page
 from meterbell.domain.validation import validate_entity_body
-from meterbell.services import versioned
+from meterbell.services import scheduled, versioned
 from meterbell.services.versioned import Document, EventsFor, Kind
 from meterbell.store import entities as entity_store
 from meterbell.store.db import Database
@@ -82,6 +82,24 @@ def _fields_recorder(org_id: str, spec: EntitySpec) -> versioned.AlsoInTransacti
     return record
 
 
+def _after_write(org_id: str, spec: EntitySpec) -> versioned.AlsoInTransaction:
+    """Inside the write: remember new fields, and recompute the entity's scheduled events."""
+    record_fields = _fields_recorder(org_id, spec)
+
+    async def after_write(conn: AsyncConnection, entity: Mapping[str, Any]) -> None:
+        await record_fields(conn, entity)
+        await scheduled.entity_written(conn, org_id, spec, entity)
+
+    return after_write
+
+
+def _after_delete(org_id: str, spec: EntitySpec) -> versioned.AlsoInTransaction:
+    async def after_delete(conn: AsyncConnection, entity: Mapping[str, Any]) -> None:
+        await scheduled.entity_deleted(conn, org_id, spec, str(entity["id"]))
+
+    return after_delete
+
+
 async def create_entity(
     db: Database, org_id: str, spec: EntitySpec, body: object, actor: str
 ) -> Document:
@@ -93,8 +111,21 @@ async def create_entity(
         fields,
         actor,
         _events_for(org_id, spec),
-        _fields_recorder(org_id, spec),
+        _after_write(org_id, spec),
     )
+
+
+async def create_in(
+    conn: AsyncConnection, org_id: str, spec: EntitySpec, fields: Mapping[str, Any], actor: str
+) -> Document:
+    """Create an entity inside the caller's transaction (a worker's) as an API create does:
+    same event, same in-transaction work. `fields` must already be valid."""
+    entity = versioned.stamped(
+        fields, document_id=str(uuid.uuid4()), version=1, created=None, actor=actor
+    )
+    await versioned.write_in(conn, org_id, _kind(spec), None, entity, _events_for(org_id, spec))
+    await _after_write(org_id, spec)(conn, entity)
+    return entity
 
 
 async def get_entity(db: Database, org_id: str, spec: EntitySpec, entity_id: str) -> Document:
@@ -114,12 +145,14 @@ async def update_entity(
         versioned.requested_version(body),
         actor,
         _events_for(org_id, spec),
-        _fields_recorder(org_id, spec),
+        _after_write(org_id, spec),
     )
 
 
 async def delete_entity(db: Database, org_id: str, spec: EntitySpec, entity_id: str) -> Document:
-    return await versioned.delete(db, org_id, _kind(spec), entity_id, _events_for(org_id, spec))
+    return await versioned.delete(
+        db, org_id, _kind(spec), entity_id, _events_for(org_id, spec), _after_delete(org_id, spec)
+    )
 
 
 async def list_entities(

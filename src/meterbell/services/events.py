@@ -9,13 +9,22 @@ from typing import Any
 from meterbell.domain import catalog
 from meterbell.domain.errors import InvalidRequest, NotFound
 from meterbell.domain.events import ACTIONS, entity_event_fields, entity_event_name
+from meterbell.domain.integrations import DISABLED_ERROR, INTEGRATION_ERROR_FIELDS, PERFORM_ERROR
 from meterbell.domain.listing import split_values
+from meterbell.domain.measurements import INGEST_FAILURE, INGEST_FAILURE_FIELDS
 from meterbell.domain.pagination import Page, decode_next_token, page_from_rows
+from meterbell.services import scheduled
 from meterbell.store import entities as entity_store
 from meterbell.store import events as event_store
 from meterbell.store.db import Database
 
 MAX_PAGE_SIZE = 100
+# Event types that are not entity changes, with the `newDto` fields they carry.
+DECLARED_EVENT_FIELDS = {
+    PERFORM_ERROR: INTEGRATION_ERROR_FIELDS,
+    DISABLED_ERROR: INTEGRATION_ERROR_FIELDS,
+    INGEST_FAILURE: INGEST_FAILURE_FIELDS,
+}
 EVENT_QUERY_PARAMS = {
     "eventName": "event_name",
     "eventType": "category",
@@ -70,8 +79,14 @@ async def get_event(db: Database, org_id: str, event_id: str) -> dict[str, Any]:
     return (await get_event_row(db, org_id, event_id)).to_public()
 
 
+def _all_types(scheduled_events: Mapping[str, catalog.EntitySpec]) -> list[str]:
+    return sorted([*catalog.event_types(), *scheduled_events])
+
+
 async def event_types(db: Database, org_id: str) -> list[str]:
-    return list(catalog.event_types())
+    """The catalog's event types and the organization's scheduled event names."""
+    async with db.read() as conn:
+        return _all_types(await scheduled.configured_events(conn, org_id))
 
 
 def _unknown_event_name(name: str, known: Sequence[str]) -> InvalidRequest:
@@ -83,15 +98,21 @@ def _unknown_event_name(name: str, known: Sequence[str]) -> InvalidRequest:
 async def event_fields(
     db: Database, org_id: str, event_name: str | None
 ) -> dict[str, dict[str, str]]:
-    """`new.*` / `old.*` field paths and m3ter type words, per event type."""
+    """`new.*` / `old.*` field paths and m3ter type words, per event type (a scheduled event
+    has its entity's `new.*` fields, as a created event does)."""
     async with db.read() as conn:
         seen = await entity_store.fields_seen(conn, org_id)
+        scheduled_events = await scheduled.configured_events(conn, org_id)
     fields: dict[str, dict[str, str]] = {}
     for spec in catalog.all_entities():
         for action in ACTIONS:
             name = entity_event_name(spec, action)
             fields[name] = entity_event_fields(spec, action, seen.get(spec.name, {}))
-    known = await event_types(db, org_id)
+    for name, spec in scheduled_events.items():
+        fields[name] = entity_event_fields(spec, "created", seen.get(spec.name, {}))
+    for name, declared in DECLARED_EVENT_FIELDS.items():
+        fields[name] = {f"new.{field}": kind for field, kind in declared.items()}
+    known = _all_types(scheduled_events)
     for name in known:
         fields.setdefault(name, {})
     if event_name is None:

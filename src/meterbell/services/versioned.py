@@ -23,7 +23,8 @@ from meterbell.store.events import EventRow, insert_events
 Document = dict[str, Any]
 # Given (old, new) — old None on create, new None on delete — the events to write with it.
 EventsFor = Callable[[Mapping[str, Any] | None, Mapping[str, Any] | None], list[EventRow]]
-# Extra work inside the write transaction (e.g. remembering fields seen).
+# Extra work inside the write transaction, given the document written (on delete: the deleted
+# one), e.g. remembering fields seen.
 AlsoInTransaction = Callable[[AsyncConnection, Mapping[str, Any]], Any]
 
 
@@ -178,6 +179,7 @@ async def delete(
     kind: Kind,
     document_id: str,
     events_for: EventsFor = no_events,
+    also: AlsoInTransaction | None = None,
 ) -> Document:
     async with db.write() as conn:
         old = await document_store.get_entity(conn, org_id, kind.name, document_id)
@@ -185,6 +187,8 @@ async def delete(
             raise not_found(kind, document_id)
         await document_store.delete_entity(conn, org_id, kind.name, document_id)
         await insert_events(conn, events_for(old, None))
+        if also is not None:
+            await also(conn, old)
     return old
 
 

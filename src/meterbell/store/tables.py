@@ -163,3 +163,75 @@ rule_errors = Table(
     Index("ix_rule_errors_org_event", "org_id", "event_id"),
     Index("ix_rule_errors_org_rule", "org_id", "rule_id", "seq"),
 )
+
+# When each scheduled event configuration makes each entity due. Kept in step with entity and
+# configuration writes (same transaction); the scheduler claims unfired rows by `due_at`.
+scheduled_targets = Table(
+    "scheduled_event_targets",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("org_id", String(36), nullable=False),
+    Column("config_id", String(36), nullable=False),
+    Column("entity_type", String(40), nullable=False),
+    Column("entity_id", String(36), nullable=False),
+    Column("due_at", Timestamp, nullable=False),
+    Column("fired_at", Timestamp, nullable=True),
+    UniqueConstraint("config_id", "entity_id", "due_at", name="uq_scheduled_targets_key"),
+    Index(
+        "ix_scheduled_targets_unfired_due",
+        "due_at",
+        sqlite_where=text("fired_at IS NULL"),
+        postgresql_where=text("fired_at IS NULL"),
+    ),
+    Index("ix_scheduled_targets_entity", "org_id", "entity_type", "entity_id"),
+    Index("ix_scheduled_targets_due", "due_at"),
+)
+
+# Usage ingest. A submission is kept whole (its raw JSON) until the validator takes it; valid
+# measurements land in `measurements` (never expire: they are usage, not events), their uids in
+# `measurement_uids` for the 35-day duplicate check, and failures in `ingest_failures`.
+measurement_inbox = Table(
+    "measurement_inbox",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("org_id", String(36), nullable=False),
+    Column("received_at", Timestamp, nullable=False),
+    Column("item_count", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+)
+
+measurements = Table(
+    "measurements",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("org_id", String(36), nullable=False),
+    Column("meter_id", String(36), nullable=False),
+    Column("account_id", String(36), nullable=False),
+    Column("ts", Timestamp, nullable=False),
+    Column("ets", Timestamp, nullable=True),
+    Column("uid", String(50), nullable=True),
+    Column("received_at", Timestamp, nullable=False),
+    # {code: value} of the meter's data fields and of the derived fields computed at ingest.
+    Column("fields", Json, nullable=False),
+    Index("ix_measurements_org_meter_account_ts", "org_id", "meter_id", "account_id", "ts"),
+)
+
+measurement_uids = Table(
+    "measurement_uids",
+    metadata,
+    Column("org_id", String(36), primary_key=True),
+    Column("uid", String(50), primary_key=True),
+    Column("seen_at", Timestamp, nullable=False, index=True),
+    sqlite_with_rowid=False,  # one b-tree keyed by (org_id, uid) instead of two
+)
+
+ingest_failures = Table(
+    "ingest_failures",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("measurement", Json, nullable=False),
+    Column("dt_created", Timestamp, nullable=False, index=True),
+)

@@ -13,8 +13,10 @@ from meterbell.domain.secrets_box import SecretBox
 from meterbell.store.db import Database
 from meterbell.workers.deliverer import Deliverer, DeliveryLimits
 from meterbell.workers.dispatcher import Dispatcher
+from meterbell.workers.ingest import CreateEntity, IngestValidator
 from meterbell.workers.loop import run_forever
 from meterbell.workers.retention import Retention
+from meterbell.workers.scheduler import Scheduler
 
 
 def delivery_limits(settings: Settings) -> DeliveryLimits:
@@ -30,11 +32,14 @@ def delivery_limits(settings: Settings) -> DeliveryLimits:
 
 
 class Workers:
-    """The dispatcher, the deliverer and retention, each in its own loop.
+    """The dispatcher, the deliverer, the ingest validator, the scheduler and retention, each in
+    its own loop.
 
     `events_written` wakes the dispatcher (set by the API after it writes events);
     `runs_due` wakes the deliverer's claims (set when runs are queued or come due); fresh
-    firings are handed to the deliverer directly.
+    firings are handed to the deliverer directly. The scheduler sets `events_written` too.
+    `measurements_received` wakes the ingest validator (set by the API after it accepts
+    measurements); `create_entity` is how the validator creates skeleton accounts.
     """
 
     def __init__(
@@ -43,6 +48,9 @@ class Workers:
         settings: Settings,
         events_written: asyncio.Event,
         runs_due: asyncio.Event,
+        *,
+        create_entity: CreateEntity,
+        measurements_received: asyncio.Event | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -58,6 +66,18 @@ class Workers:
             db,
             receiver=self.deliverer,
             on_runs_waiting=self.deliverer.claim_wake.set,
+        )
+        self.scheduler = Scheduler(
+            db,
+            retention_days=settings.event_retention_days,
+            on_events_written=events_written.set,
+        )
+        self.measurements_received = measurements_received or asyncio.Event()
+        self.ingest = IngestValidator(
+            db,
+            create_entity,
+            batch_size=settings.ingest_batch_size,
+            on_events_written=events_written.set,
         )
         self.retention = Retention(db, retention_days=settings.event_retention_days)
         self._tasks: list[asyncio.Task[None]] = []
@@ -77,6 +97,8 @@ class Workers:
         self._tasks = [
             self._loop("dispatcher", self.dispatcher.step, self.events_written, poll),
             self._loop("deliverer", self.deliverer.claim_step, self.deliverer.claim_wake, poll),
+            self._loop("ingest", self.ingest.step, self.measurements_received, poll),
+            self._loop("scheduler", self.scheduler.step, None, self.settings.scheduler_interval_s),
             self._loop("retention", self.retention.step, None, self.settings.retention_interval_s),
         ]
 

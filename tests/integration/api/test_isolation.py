@@ -77,6 +77,10 @@ async def populate(api: OrgApi, db: Database) -> Victim:
             "destinationId": webhook.json()["id"],
         },
     )
+    scheduled = await api.post(
+        "scheduledevents/configurations",
+        {"name": "scheduled.bill.due", "entity": "Bill", "field": "dueDate", "offset": 1},
+    )
     product = victim.entities["product"]
     await api.put(f"products/{product['id']}", {**product, "name": "changed"})
     victim.entities["product"] = (await api.get(f"products/{product['id']}")).json()
@@ -88,6 +92,7 @@ async def populate(api: OrgApi, db: Database) -> Victim:
         "webhook": webhook.json()["id"],
         "config": config.json()["id"],
         "run": runs[0]["id"],
+        "scheduled": scheduled.json()["id"],
         "event": (await api.get("events")).json()["data"][0]["id"],
     }
     return victim
@@ -105,6 +110,8 @@ def fill(path: str, org_id: str, victim: Victim) -> str:
         if "/integrationconfigs/" in path
         else "run"
         if "/integrationruns/" in path
+        else "scheduled"
+        if "/scheduledevents/" in path
         else "event"
     )
     values = {

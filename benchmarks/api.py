@@ -1,0 +1,851 @@
+"""Token-endpoint latency and entity write throughput of a real `meterbell serve` process.
+
+    .venv/bin/python benchmarks/api.py                     # SQLite in a temporary data folder
+    .venv/bin/python benchmarks/api.py --store postgres    # a fresh database, dropped at the end
+    .venv/bin/python benchmarks/api.py --seconds 20 --concurrency 32 --json
+
+What it does, in order (everything on 127.0.0.1, bounded by `--budget` seconds):
+
+1. Starts `meterbell serve` (the console script next to this Python) on a free port with a
+   temporary `MB_DATA_DIR`, and for `--store postgres` a freshly created database
+   (`MB_DATABASE_URL`); polls `/ready`; reads `<data_dir>/initial-credentials.json`.
+2. Token endpoint: N sequential `GET /health`, then N sequential `POST /oauth/token`
+   (HTTP Basic + `{"grant_type": "client_credentials"}`). Server time of the token call is
+   estimated two ways without touching the server's code: (a) client latency of the token call
+   minus client latency of `/health` (same client, same connection, same way), and (b) the
+   server process's CPU time (`/proc/<pid>/stat`, all threads) per request.
+3. Creates one account, then drives `POST /commitments` with C concurrent clients for T seconds
+   (create throughput), keeps K of the created commitments, gives each client its own share,
+   and drives `PUT /commitments/{id}` (the previous entity with a changed `amountSpent` and the
+   current `version`) for T seconds (update throughput). Each throughput phase has an unmeasured
+   warm-up first. Clients own disjoint commitments, so any error (non-200) is a real failure.
+4. Checks that every commitment's stored `version` equals the client's view (no lost update).
+5. Stops the server (also on error, Ctrl-C or SIGTERM) and drops the temporary database.
+
+The load generator shares the machine's cores with the server; its own CPU use is reported
+(`client CPU ms/req`) so that saturation of the client can be told from saturation of the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import math
+import os
+import platform
+import random
+import resource
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import orjson
+
+MB_EXE = Path(sys.executable).parent / "meterbell"
+LOOPBACK = "127.0.0.1"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+INITIAL_CREDENTIALS_FILE = "initial-credentials.json"
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+REQUEST_TIMEOUT_S = 30.0
+POLL_INTERVAL_S = 0.05
+BIND_RETRIES = 3
+TOKEN_WARMUP = 200
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+# -- small helpers ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of an already sorted list (NaN when empty)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, min(len(sorted_values), math.ceil(pct / 100 * len(sorted_values))))
+    return sorted_values[rank - 1]
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process, all threads (Linux /proc); None elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_busy_s() -> float | None:
+    """CPU seconds all cores spent busy since boot (Linux /proc/stat); None elsewhere."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return None
+    ticks = [int(value) for value in first[1:9]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK
+
+
+def wait_for_quiet(max_wait_s: float, threshold_cores: float = 0.25) -> float | None:
+    """Wait (up to `max_wait_s`) for a 1 s window in which the machine is nearly idle.
+
+    Returns the busy cores of the last window (None without /proc). On a shared machine this
+    keeps other people's work from landing in the measurement, or at least says it did.
+    """
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        before = machine_busy_s()
+        time.sleep(1.0)
+        after = machine_busy_s()
+        if before is None or after is None:
+            return None
+        busy = after - before
+        if busy < threshold_cores or time.monotonic() >= deadline:
+            return busy
+
+
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def require_loopback(url: str) -> None:
+    host = urlsplit(url).hostname
+    if host not in LOOPBACK_HOSTS:
+        raise SystemExit(f"refusing a non-loopback database host {host!r}: use 127.0.0.1")
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+def asyncpg_dsn(url: str) -> str:
+    """asyncpg wants `postgresql://`; accept SQLAlchemy's `postgresql+asyncpg://` too."""
+    scheme, _, rest = url.partition("://")
+    return f"postgresql://{rest}" if scheme.startswith("postgres") else url
+
+
+# -- the database (PostgreSQL only) ------------------------------------------------------------
+
+
+class TemporaryPostgres:
+    """A fresh database next to the one `admin_url` names; dropped (FORCE) on exit."""
+
+    def __init__(self, admin_url: str) -> None:
+        require_loopback(admin_url)
+        self.admin_url = admin_url
+        self.name = f"mb_bench_{secrets.token_hex(6)}"
+        self.url = with_database(admin_url, self.name)
+
+    async def _execute(self, sql: str) -> None:
+        import asyncpg  # type: ignore[import-untyped]  # only for --store postgres
+
+        conn = await asyncpg.connect(asyncpg_dsn(self.admin_url), timeout=10)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def __enter__(self) -> TemporaryPostgres:
+        asyncio.run(self._execute(f'CREATE DATABASE "{self.name}"'))
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        asyncio.run(self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+
+
+# -- the server process -----------------------------------------------------------------------
+
+
+class Server:
+    """`meterbell serve` as a child process; stopped by its pid on exit, whatever happened."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        database_url: str | None,
+        secret_key: str,
+        extra_env: dict[str, str],
+        serve_args: list[str],
+        name: str = "server",
+    ) -> None:
+        self.data_dir = data_dir
+        self.database_url = database_url
+        self.secret_key = secret_key
+        self.extra_env = extra_env
+        self.serve_args = serve_args
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{name}.log"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MB_")}
+        env.update(
+            {
+                "MB_DATA_DIR": str(self.data_dir),
+                "MB_SECRET_KEY": self.secret_key,
+                "MB_HOST": LOOPBACK,
+                "MB_PORT": str(self.port),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if self.database_url:
+            env["MB_DATABASE_URL"] = self.database_url
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for _ in range(BIND_RETRIES):
+            self.port = free_port()
+            with self.log_path.open("wb") as log:
+                self.process = subprocess.Popen(
+                    [
+                        str(MB_EXE),
+                        "serve",
+                        *("--host", LOOPBACK, "--port", str(self.port)),
+                        *self.serve_args,
+                    ],
+                    env=self._env(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # our Ctrl-C reaches us; we stop the server
+                )
+            if self._wait_ready():
+                return
+            if "address already in use" not in self.output().lower():
+                break
+        raise RuntimeError(f"meterbell serve did not become ready:\n{self.output()[-4000:]}")
+
+    def _wait_ready(self) -> bool:
+        import urllib.error
+        import urllib.request
+
+        assert self.process is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            with (
+                contextlib.suppress(urllib.error.URLError, OSError),
+                urllib.request.urlopen(f"{self.base_url}/ready", timeout=2) as response,
+            ):
+                if response.status == 200:
+                    return True
+            time.sleep(POLL_INTERVAL_S)
+        self.stop()
+        raise RuntimeError(f"/ready did not answer within {START_TIMEOUT_S}s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def credentials(self) -> dict[str, str]:
+        data: dict[str, str] = json.loads((self.data_dir / INITIAL_CREDENTIALS_FILE).read_text())
+        return data
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(STOP_TIMEOUT_S)
+
+
+# -- measurements -----------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """One measured phase: latencies in ms, CPU of server and client over the phase."""
+
+    name: str
+    concurrency: int
+    requests: int = 0
+    errors: int = 0
+    elapsed_s: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+    server_cpu_s: float | None = None
+    client_cpu_s: float = 0.0
+    machine_busy_s: float | None = None
+    error_samples: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return (self.requests - self.errors) / self.elapsed_s if self.elapsed_s else 0.0
+
+    def pct(self, p: float) -> float:
+        return percentile(sorted(self.latencies_ms), p)
+
+    def server_cpu_ms_per_req(self) -> float | None:
+        if self.server_cpu_s is None or not self.requests:
+            return None
+        return 1000 * self.server_cpu_s / self.requests
+
+    def other_cpu_s(self) -> float | None:
+        """Busy CPU of everything but server and client (PostgreSQL, other work on the box)."""
+        if self.machine_busy_s is None or self.server_cpu_s is None:
+            return None
+        return max(0.0, self.machine_busy_s - self.server_cpu_s - self.client_cpu_s)
+
+    def client_cpu_ms_per_req(self) -> float | None:
+        return 1000 * self.client_cpu_s / self.requests if self.requests else None
+
+    def summary(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["latencies_ms"]
+        data.update(
+            requests_per_s=round(self.rate, 1),
+            p50_ms=round(self.pct(50), 3),
+            p95_ms=round(self.pct(95), 3),
+            p99_ms=round(self.pct(99), 3),
+            mean_ms=round(sum(self.latencies_ms) / len(self.latencies_ms), 3)
+            if self.latencies_ms
+            else None,
+            server_cpu_ms_per_req=_round(self.server_cpu_ms_per_req()),
+            client_cpu_ms_per_req=_round(self.client_cpu_ms_per_req()),
+            server_cpu_cores=_round(self.server_cpu_s / self.elapsed_s)
+            if self.server_cpu_s is not None and self.elapsed_s
+            else None,
+            other_cpu_cores=_round(other / self.elapsed_s)
+            if (other := self.other_cpu_s()) is not None and self.elapsed_s
+            else None,
+        )
+        return data
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def servers_cpu_s(pids: list[int]) -> float | None:
+    values = [process_cpu_s(pid) for pid in pids]
+    return None if None in values else sum(v for v in values if v is not None)
+
+
+@contextlib.contextmanager
+def measuring(result: Result, server_pids: list[int]) -> Iterator[None]:
+    server_before = servers_cpu_s(server_pids)
+    busy_before = machine_busy_s()
+    client_before = own_cpu_s()
+    started = time.perf_counter()
+    yield
+    result.elapsed_s = time.perf_counter() - started
+    result.client_cpu_s = own_cpu_s() - client_before
+    server_after = servers_cpu_s(server_pids)
+    busy_after = machine_busy_s()
+    if server_before is not None and server_after is not None:
+        result.server_cpu_s = server_after - server_before
+    if busy_before is not None and busy_after is not None:
+        result.machine_busy_s = busy_after - busy_before
+
+
+class Client:
+    """One aiohttp session against the server, with the bearer token and JSON helpers."""
+
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, org_id: str) -> None:
+        self.session = session
+        self.base_url = base_url
+        self.org_id = org_id
+        self.headers: dict[str, str] = {}
+
+    def org_url(self, path: str) -> str:
+        return f"{self.base_url}/organizations/{self.org_id}/{path}"
+
+    async def call(
+        self, method: str, url: str, body: object | None = None, **kwargs: Any
+    ) -> tuple[int, Any, float]:
+        """(status, decoded JSON or text, latency in ms) of one request, body read whole."""
+        headers = kwargs.pop("headers", self.headers)
+        started = time.perf_counter()
+        async with self.session.request(
+            method, url, json=body, headers=headers, **kwargs
+        ) as response:
+            raw = await response.read()
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        try:
+            payload: Any = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            payload = raw.decode(errors="replace")
+        return response.status, payload, elapsed_ms
+
+
+def _note_error(result: Result, status: int, payload: Any) -> None:
+    result.errors += 1
+    if len(result.error_samples) < 5:
+        result.error_samples.append(f"{status}: {str(payload)[:300]}")
+
+
+async def sequential(
+    name: str,
+    n: int,
+    server_pids: list[int],
+    request: Callable[[], Awaitable[tuple[int, Any, float]]],
+) -> Result:
+    for _ in range(min(n, TOKEN_WARMUP)):
+        await request()
+    result = Result(name=name, concurrency=1)
+    with measuring(result, server_pids):
+        for _ in range(n):
+            status, payload, ms = await request()
+            result.requests += 1
+            result.latencies_ms.append(ms)
+            if status != 200:
+                _note_error(result, status, payload)
+    return result
+
+
+Worker = Callable[[int, float, Result | None], Awaitable[None]]
+
+
+async def timed_phase(
+    name: str,
+    concurrency: int,
+    seconds: float,
+    warmup_s: float,
+    server_pids: list[int],
+    work: Worker,
+) -> Result:
+    """Run `work(client_index, deadline, result)` on C clients: a warm-up, then T measured s."""
+    if warmup_s > 0:
+        deadline = time.perf_counter() + warmup_s
+        await asyncio.gather(*(work(i, deadline, None) for i in range(concurrency)))
+    result = Result(name=name, concurrency=concurrency)
+    with measuring(result, server_pids):
+        deadline = time.perf_counter() + seconds
+        await asyncio.gather(*(work(i, deadline, result) for i in range(concurrency)))
+    return result
+
+
+def _record(result: Result | None, status: int, payload: Any, ms: float) -> None:
+    if result is None:
+        return
+    result.requests += 1
+    result.latencies_ms.append(ms)
+    if status != 200:
+        _note_error(result, status, payload)
+
+
+def commitment_body(account_id: str, n: int) -> dict[str, Any]:
+    return {
+        "accountId": account_id,
+        "amount": 10000.0,
+        "amountSpent": 0.0,
+        "currency": "USD",
+        "startDate": "2026-01-01",
+        "endDate": "2027-01-01",
+        "commitmentFeeDescription": f"benchmark commitment {n}",
+    }
+
+
+@dataclass
+class Options:
+    store: str
+    seconds: float
+    warmup: float
+    concurrency: int
+    token_requests: int
+    commitments: int
+    postgres_url: str
+    server_env: dict[str, str]
+    serve_args: list[str]
+    as_json: bool
+    budget: float
+    pause_before_updates: float
+    wait_quiet: float
+    processes: int
+
+
+async def run_benchmark(
+    servers: list[Server], opts: Options, idle_before: float | None
+) -> dict[str, Any]:
+    server = servers[0]
+    creds = server.credentials()
+    pids = [srv.pid for srv in servers]
+    connector = aiohttp.TCPConnector(limit=opts.concurrency + 4, ttl_dns_cache=None)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, json_serialize=lambda v: orjson.dumps(v).decode()
+    ) as session:
+        client = Client(session, server.base_url, creds["orgId"])
+        # Concurrent client i talks to server process i mod P (one process unless --processes).
+        clients = [client] + [Client(session, srv.base_url, creds["orgId"]) for srv in servers[1:]]
+        basic = base64.b64encode(f"{creds['clientId']}:{creds['clientSecret']}".encode())
+        basic_headers = {"Authorization": f"Basic {basic.decode()}"}
+        token_body = {"grant_type": "client_credentials"}
+
+        async def health() -> tuple[int, Any, float]:
+            return await client.call("GET", f"{server.base_url}/health", headers={})
+
+        async def token() -> tuple[int, Any, float]:
+            return await client.call(
+                "POST", f"{server.base_url}/oauth/token", token_body, headers=basic_headers
+            )
+
+        health_result = await sequential("GET /health", opts.token_requests, pids, health)
+        token_result = await sequential("POST /oauth/token", opts.token_requests, pids, token)
+
+        status, payload, _ = await token()
+        if status != 200:
+            raise RuntimeError(f"token request failed: {status} {payload}")
+        for each in clients:
+            each.headers = {"Authorization": f"Bearer {payload['access_token']}"}
+
+        status, account, _ = await client.call(
+            "POST",
+            client.org_url("accounts"),
+            {
+                "name": "Benchmark account",
+                "code": f"bench-{secrets.token_hex(4)}",
+                "emailAddress": "bench@example.com",
+                "currency": "USD",
+            },
+        )
+        if status != 200:
+            raise RuntimeError(f"account create failed: {status} {account}")
+
+        created: list[list[dict[str, Any]]] = [[] for _ in range(opts.concurrency)]
+
+        async def create_worker(index: int, deadline: float, result: Result | None) -> None:
+            n = 0
+            while time.perf_counter() < deadline:
+                n += 1
+                body = commitment_body(account["id"], n)
+                mine = clients[index % len(clients)]
+                status, entity, ms = await mine.call("POST", mine.org_url("commitments"), body)
+                _record(result, status, entity, ms)
+                if status == 200:
+                    created[index].append(entity)
+
+        create_result = await timed_phase(
+            "POST /commitments",
+            opts.concurrency,
+            opts.seconds,
+            opts.warmup,
+            pids,
+            create_worker,
+        )
+
+        # Each client updates only its own commitments (round-robin), so versions never clash.
+        pool = [entity for mine in created for entity in mine]
+        while len(pool) < opts.commitments:
+            status, entity, _ = await client.call(
+                "POST", client.org_url("commitments"), commitment_body(account["id"], len(pool))
+            )
+            if status != 200:
+                raise RuntimeError(f"commitment create failed: {status} {entity}")
+            pool.append(entity)
+        random.Random(0).shuffle(pool)
+        owned: list[list[dict[str, Any]]] = [
+            pool[i : opts.commitments : opts.concurrency] for i in range(opts.concurrency)
+        ]
+
+        async def update_worker(index: int, deadline: float, result: Result | None) -> None:
+            mine = owned[index]
+            via = clients[index % len(clients)]
+            turn = 0
+            while time.perf_counter() < deadline:
+                slot = turn % len(mine)
+                turn += 1
+                current = mine[slot]
+                body = {**current, "amountSpent": round(current["amountSpent"] + 1.25, 2)}
+                url = via.org_url(f"commitments/{current['id']}")
+                status, entity, ms = await via.call("PUT", url, body)
+                _record(result, status, entity, ms)
+                if status == 200:
+                    mine[slot] = entity
+                else:  # resynchronise so one failure does not cascade into many
+                    status, entity, _ = await via.call("GET", url)
+                    if status == 200:
+                        mine[slot] = entity
+
+        if opts.pause_before_updates > 0:  # time to attach a profiler to the server pid
+            print(
+                f"server pid {pids[0]}: updates start in {opts.pause_before_updates}s", flush=True
+            )
+            await asyncio.sleep(opts.pause_before_updates)
+        update_result = await timed_phase(
+            "PUT /commitments/{id}",
+            opts.concurrency,
+            opts.seconds,
+            opts.warmup,
+            pids,
+            update_worker,
+        )
+
+        lost = 0
+        for mine in owned:
+            for entity in mine:
+                status, stored, _ = await client.call(
+                    "GET", client.org_url(f"commitments/{entity['id']}")
+                )
+                if status != 200 or stored["version"] != entity["version"]:
+                    lost += 1
+
+    return {
+        "store": opts.store,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "busy_cores_before_start": _round(idle_before, 2),
+        },
+        "settings": {
+            "seconds": opts.seconds,
+            "warmup_s": opts.warmup,
+            "concurrency": opts.concurrency,
+            "token_requests": opts.token_requests,
+            "commitments_updated": opts.commitments,
+            "serve_args": opts.serve_args,
+            "processes": opts.processes,
+            "server_env": opts.server_env,
+        },
+        "token_server_time_ms": {
+            f"p{p}": round(token_result.pct(p) - health_result.pct(p), 3) for p in (50, 95, 99)
+        },
+        "results": [
+            r.summary() for r in (health_result, token_result, create_result, update_result)
+        ],
+        "versions_mismatched_after_updates": lost,
+    }
+
+
+def _cell(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    s = report["settings"]
+    m = report["machine"]
+    lines = [
+        f"meterbell API benchmark: store **{report['store']}**, {m['cpus']} CPUs, "
+        f"Python {m['python']}"
+        + (
+            f" (machine busy {m['busy_cores_before_start']} cores just before start)"
+            if m["busy_cores_before_start"] is not None
+            else ""
+        )
+        + f"; throughput phases {s['seconds']:g} s after {s['warmup_s']:g} s "
+        f"warm-up, {s['concurrency']} concurrent clients, "
+        f"{s['commitments_updated']} commitments updated round-robin"
+        + (f", {s['processes']} server processes" if s["processes"] > 1 else "")
+        + (f", serve args {s['serve_args']}" if s["serve_args"] else "")
+        + (f", server env {s['server_env']}" if s["server_env"] else ""),
+        "",
+        "| measurement | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms "
+        "| server CPU ms/req | server CPU cores | client CPU ms/req | other CPU cores |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in report["results"]:
+        lines.append(
+            f"| {r['name']} | {r['concurrency']} | {r['requests']} | {r['errors']} "
+            f"| {_cell(r['requests_per_s'], 0)} | {_cell(r['p50_ms'])} | {_cell(r['p95_ms'])} "
+            f"| {_cell(r['p99_ms'])} | {_cell(r['server_cpu_ms_per_req'])} "
+            f"| {_cell(r['server_cpu_cores'])} | {_cell(r['client_cpu_ms_per_req'])} "
+            f"| {_cell(r['other_cpu_cores'])} |"
+        )
+    t = report["token_server_time_ms"]
+    token = report["results"][1]
+    health = report["results"][0]
+    token_cpu = token["server_cpu_ms_per_req"]
+    health_cpu = health["server_cpu_ms_per_req"]
+    extra_cpu = (
+        _cell(token_cpu - health_cpu) if token_cpu is not None and health_cpu is not None else "n/a"
+    )
+    lines += [
+        "",
+        f"Token server time ≈ token - health latency: p50 {_cell(t['p50'])} ms, "
+        f"p95 {_cell(t['p95'])} ms, p99 {_cell(t['p99'])} ms; server CPU per token call "
+        f"{_cell(token_cpu)} ms ({extra_cpu} ms more than /health).",
+        "CPU columns: server = the `meterbell serve` process (all threads); client = this "
+        "script; other = every other busy core-second on the machine (PostgreSQL backends, and "
+        "anything else running: a high value there means the numbers are disturbed).",
+        f"Commitments whose stored version differs from the client's view after the run: "
+        f"{report['versions_mismatched_after_updates']}.",
+    ]
+    for r in report["results"]:
+        for sample in r["error_samples"]:
+            lines.append(f"- error in {r['name']}: {sample}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--seconds", type=float, default=10.0, help="each throughput phase")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured, before each phase")
+    parser.add_argument("--concurrency", type=int, default=16, help="concurrent clients")
+    parser.add_argument("--token-requests", type=int, default=2000, help="sequential requests")
+    parser.add_argument(
+        "--commitments", type=int, default=64, help="commitments updated (at least --concurrency)"
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("MB_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help="an existing database to connect to while creating/dropping the benchmark's own",
+    )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the server (repeatable)",
+    )
+    parser.add_argument(
+        "--serve-arg",
+        action="append",
+        default=[],
+        help="extra `meterbell serve` argument (write --serve-arg=--flag for flags)",
+    )
+    parser.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="no worker loops in any server process (measures the API without the dispatcher)",
+    )
+    parser.add_argument(
+        "--pause-before-updates",
+        type=float,
+        default=0.0,
+        help="seconds to wait (printing the server pid) before the update phase, e.g. for py-spy",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="server processes on one store (the first runs the workers, the rest --no-workers)",
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        help="first wait up to this many seconds for the machine to be idle (shared machines)",
+    )
+    parser.add_argument(
+        "--budget", type=float, default=600.0, help="abort the whole run after this many seconds"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    if min(args.concurrency, args.token_requests, args.processes) < 1 or args.seconds <= 0:
+        parser.error("--concurrency, --seconds, --token-requests, --processes must be positive")
+    server_env = {}
+    for item in args.server_env:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--server-env wants KEY=VALUE, got {item!r}")
+        server_env[key] = value
+    return Options(
+        store=args.store,
+        seconds=args.seconds,
+        warmup=args.warmup,
+        concurrency=args.concurrency,
+        token_requests=args.token_requests,
+        commitments=max(args.commitments, args.concurrency),
+        postgres_url=args.postgres_url,
+        server_env=server_env,
+        serve_args=list(args.serve_arg) + (["--no-workers"] if args.no_workers else []),
+        as_json=args.json,
+        budget=args.budget,
+        pause_before_updates=args.pause_before_updates,
+        wait_quiet=args.wait_quiet,
+        processes=args.processes,
+    )
+
+
+def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop  # a cheaper client loop leaves more CPU to the server
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    idle_before = wait_for_quiet(opts.wait_quiet) if opts.wait_quiet > 0 else None
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mb-bench-")))
+        database_url = None
+        if opts.store == "postgres":
+            database_url = stack.enter_context(TemporaryPostgres(opts.postgres_url)).url
+        # Process 0 runs the workers (and creates the first organization); any others serve the
+        # API only, on the same store with the same secret key (cluster mode's shape).
+        secret_key = "benchmark-" + secrets.token_hex(16)
+        servers: list[Server] = []
+        for index in range(opts.processes):
+            server = Server(
+                tmp / "data",
+                database_url=database_url,
+                secret_key=secret_key,
+                extra_env=opts.server_env,
+                serve_args=opts.serve_args
+                + (["--no-workers"] if index and "--no-workers" not in opts.serve_args else []),
+                name=f"server-{index}",
+            )
+            servers.append(server)
+            stack.callback(server.stop)
+            server.start()
+
+        async def bounded() -> dict[str, Any]:
+            async with asyncio.timeout(opts.budget):
+                return await run_benchmark(servers, opts, idle_before)
+
+        try:
+            with asyncio.Runner(loop_factory=_new_loop) as runner:
+                report = runner.run(bounded())
+        except Exception:
+            for server in servers:
+                tail = server.output()[-4000:]
+                print(f"--- {server.log_path.name} (tail) ---\n{tail}", file=sys.stderr)
+            raise
+    print(json.dumps(report, indent=2) if opts.as_json else markdown(report))
+    failed = any(r["errors"] for r in report["results"][2:])
+    return 1 if failed or report["versions_mismatched_after_updates"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Time-limited download links: a URL that carries its own expiry and an HMAC over the
+resource and that expiry, so whoever holds it may fetch the resource until it expires (the
+way m3ter hands out presigned object-store URLs), and nobody can forge or extend one."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+
+from meterbell.domain.clock import isoformat
+from meterbell.domain.errors import Forbidden
+
+LINK_LIFETIME = timedelta(minutes=5)
+
+
+class DownloadSigner:
+    """Signs with a key derived from the service's secret key (never the key itself)."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._key = hashlib.sha256(f"meterbell-download:{secret_key}".encode()).digest()
+
+    def _signature(self, resource: str, expires: int) -> str:
+        message = f"{resource}|{expires}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+    def sign(self, resource: str, now: datetime) -> dict[str, str]:
+        """Query parameters that open `resource` for `LINK_LIFETIME` from `now`."""
+        expires = int((now + LINK_LIFETIME).timestamp())
+        return {"expires": str(expires), "signature": self._signature(resource, expires)}
+
+    def check(self, resource: str, expires: str, signature: str, now: datetime) -> None:
+        """Forbidden unless the link was signed here for `resource` and has not expired."""
+        if not expires.isdigit() or not hmac.compare_digest(
+            signature, self._signature(resource, int(expires))
+        ):
+            raise Forbidden("This download link is not valid: request a new one")
+        if now.timestamp() >= int(expires):
+            expired_at = isoformat(datetime.fromtimestamp(int(expires), now.tzinfo))
+            raise Forbidden(
+                f"This download link expired at {expired_at} (links are valid for "
+                f"{int(LINK_LIFETIME.total_seconds() // 60)} minutes): request a new one"
+            )

@@ -1,0 +1,105 @@
+"""Usage ingest through the official m3ter SDK against a real `meterbell serve` process (its
+embedded ingest validator), on each store: submit, failure events, skeleton accounts, and the
+failed-ingest download link."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
+
+import httpx
+import m3ter
+import pytest
+
+from tests.conftest import STORES, fresh_database_url
+from tests.e2e.server import MeterbellServer
+
+pytestmark = pytest.mark.slow
+
+DEADLINE_S = 30.0
+POLL_S = 0.05
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module", params=STORES)
+async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
+    async with fresh_database_url(request.param) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(
+    database_url: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[m3ter.M3ter]:
+    with MeterbellServer(
+        tmp_path_factory.mktemp("e2e-ingest") / "data", database_url=database_url
+    ) as server:
+        credentials = server.initial_credentials()
+        sdk = m3ter.M3ter(
+            api_key=credentials.client_id,
+            api_secret=credentials.client_secret,
+            org_id=credentials.org_id,
+            base_url=server.base_url,
+        )
+        try:
+            yield sdk
+        finally:
+            sdk.close()
+
+
+def eventually(probe: Callable[[], T | None]) -> T:
+    """The first non-empty answer of `probe`, polled until a deadline."""
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        if answer := probe():
+            return answer
+        time.sleep(POLL_S)
+    raise AssertionError(f"nothing within {DEADLINE_S}s")
+
+
+def events_named(client: m3ter.M3ter, name: str) -> list[dict[str, Any]]:
+    events = client.events.list(event_name=name, page_size=100)
+    return [event.m3ter_event["eventData"]["newDto"] for event in events]
+
+
+def test_measurements_are_validated_by_the_running_server(client: m3ter.M3ter) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    meter_code, account_code = f"calls_{suffix}", f"customer-{suffix}"
+    client.meters.create(
+        code=meter_code,
+        name="Calls",
+        data_fields=[{"category": "MEASURE", "code": "calls", "name": "Calls"}],
+        derived_fields=[],
+    )
+    good = {"uid": f"good-{suffix}", "meter": meter_code, "account": account_code}
+    bad = {"uid": f"bad-{suffix}", "meter": f"nope_{suffix}", "account": account_code}
+    answer = client.usage.submit(
+        measurements=[
+            {**good, "ts": "2026-11-23T10:00:00Z", "measure": {"calls": 3}},
+            {**bad, "ts": "2026-11-23T10:00:00Z", "measure": {"calls": 1}},
+        ]
+    )
+    assert answer.result == "accepted"
+
+    created = eventually(
+        lambda: [
+            account
+            for account in events_named(client, "configuration.account.created")
+            if account["code"] == account_code
+        ]
+    )
+    assert created[0]["name"] == f"{account_code}-autocreated"
+    failure = eventually(
+        lambda: [
+            f for f in events_named(client, "ingest.validation.failure") if f["uid"] == bad["uid"]
+        ]
+    )[0]
+    assert (failure["type"], failure["meter"]) == ("UndefinedMeter", bad["meter"])
+
+    link = client.usage.get_failed_ingest_download_url(file=failure["getDownloadUrl"])
+    assert link.url is not None
+    download = httpx.get(link.url, timeout=10.0)
+    assert download.status_code == 200, download.text
+    assert download.json()["measurement"]["uid"] == bad["uid"]
