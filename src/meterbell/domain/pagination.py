@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,12 @@ def decode_next_token(token: str) -> int:
     if seq < 0:
         raise InvalidRequest(BAD_TOKEN)
     return seq
+
+
+def continue_before(query: Mapping[str, Sequence[str]]) -> int | None:
+    """The position a list request continues from (its `nextToken`), or None for page one."""
+    token = query.get("nextToken", [""])[-1]
+    return decode_next_token(token) if token else None
 
 
 def page_size(value: str | None, *, maximum: int) -> int:

@@ -12,7 +12,7 @@ from meterbell.domain.events import ACTIONS, entity_event_fields, entity_event_n
 from meterbell.domain.integrations import DISABLED_ERROR, INTEGRATION_ERROR_FIELDS, PERFORM_ERROR
 from meterbell.domain.listing import split_values
 from meterbell.domain.measurements import INGEST_FAILURE, INGEST_FAILURE_FIELDS
-from meterbell.domain.pagination import Page, decode_next_token, page_from_rows
+from meterbell.domain.pagination import Page, continue_before, page_from_rows
 from meterbell.services import scheduled
 from meterbell.store import entities as entity_store
 from meterbell.store import events as event_store
@@ -58,8 +58,7 @@ async def list_events(
     db: Database, org_id: str, query: Mapping[str, Sequence[str]], *, page_size: int
 ) -> Page:
     filters = event_query(query)
-    next_token = query.get("nextToken", [None])[-1]
-    before = decode_next_token(next_token) if next_token else None
+    before = continue_before(query)
     async with db.read() as conn:
         rows = await event_store.list_events(
             conn, org_id, filters, before_seq=before, limit=page_size + 1

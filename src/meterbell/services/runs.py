@@ -13,7 +13,7 @@ import orjson
 from meterbell.domain.clock import as_utc, isoformat, utcnow
 from meterbell.domain.errors import Conflict, InvalidRequest, NotFound
 from meterbell.domain.integrations import FINAL_STATUSES, RUN_STATUSES
-from meterbell.domain.pagination import Page, decode_next_token, page_from_rows
+from meterbell.domain.pagination import Page, continue_before, page_from_rows
 from meterbell.store import runs as run_store
 from meterbell.store.db import Database
 
@@ -75,8 +75,7 @@ async def list_runs(
     *,
     page_size: int,
 ) -> Page:
-    next_token = query.get("nextToken", [None])[-1]
-    before = decode_next_token(next_token) if next_token else None
+    before = continue_before(query)
     async with db.read() as conn:
         rows = await run_store.list_runs(
             conn, org_id, filters, before_seq=before, limit=page_size + 1

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from meterbell.domain.clock import isoformat, utcnow
 from meterbell.domain.errors import Conflict, InvalidRequest, NotFound, VersionConflict
 from meterbell.domain.listing import FieldFilter
-from meterbell.domain.pagination import Page, decode_next_token, page_from_rows
+from meterbell.domain.pagination import Page, continue_before, page_from_rows
 from meterbell.store import entities as document_store
 from meterbell.store.db import Database
 from meterbell.store.events import EventRow, insert_events
@@ -201,8 +201,7 @@ async def list_page(
     *,
     page_size: int,
 ) -> Page:
-    next_token = query.get("nextToken", [None])[-1]
-    before = decode_next_token(next_token) if next_token else None
+    before = continue_before(query)
     async with db.read() as conn:
         rows = await document_store.list_entities(
             conn, org_id, kind.name, filters=filters, before_seq=before, limit=page_size + 1
