@@ -128,7 +128,8 @@ def _sqlite_measurement(row: dict[str, Any]) -> tuple[Any, ...]:
 
 async def insert_measurements(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     """Each row: the `measurements` columns but `seq`. On SQLite the rows go to the driver as
-    they are, skipping SQLAlchemy's parameter processing (a third of the validator's time)."""
+    they are: SQLAlchemy's per-row parameter processing was about a quarter of the
+    validator's Python time in profiles."""
     if not rows:
         return
     if conn.dialect.name == "sqlite":

@@ -24,7 +24,7 @@ def alembic_config(url: str | None = None) -> Config:
 def _upgrade_on(connection: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
-    command.upgrade(config, "heads")
+    command.upgrade(config, "head")
 
 
 async def upgrade(db: Database) -> None:

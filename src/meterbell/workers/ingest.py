@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.catalog import EntitySpec, entity_by_name
@@ -48,8 +47,6 @@ from meterbell.store import ingest as ingest_store
 from meterbell.store.db import Database
 from meterbell.store.events import EventRow
 
-log = structlog.get_logger(__name__)
-
 BATCH_SIZE = 2000
 SYSTEM_ACTOR = "meterbell"
 PLAN_CACHE_ORGS = 10_000
@@ -61,7 +58,7 @@ CreateEntity = Callable[
 ]
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     """A measurement that has passed the checks so far."""
 
@@ -83,15 +80,15 @@ class Outcome:
 
 def _by_org(
     submissions: Sequence[ingest_store.Submission],
-) -> Iterator[tuple[str, list[tuple[Measurement, datetime]]]]:
-    """(org, its measurements with their acceptance time), in submission order."""
+) -> dict[str, list[tuple[Measurement, datetime]]]:
+    """Each organization's measurements with their acceptance time, in submission order."""
     grouped: dict[str, list[tuple[Measurement, datetime]]] = {}
     for submission in submissions:
         items = grouped.setdefault(submission.org_id, [])
         items.extend(
             (item, submission.received_at) for item in submitted_measurements(submission.body)
         )
-    yield from grouped.items()
+    return grouped
 
 
 class IngestValidator:
@@ -120,7 +117,7 @@ class IngestValidator:
             submissions = await ingest_store.take_submissions(conn, self.batch_size)
             if not submissions:
                 return False
-            for org_id, entries in _by_org(submissions):
+            for org_id, entries in _by_org(submissions).items():
                 await self._validate(conn, org_id, entries, now, outcome)
             await ingest_store.insert_measurements(conn, outcome.measurements)
             await ingest_store.insert_failures(conn, outcome.failures)
@@ -162,7 +159,9 @@ class IngestValidator:
             for code, (meter_id, version) in versions.items()
             if (plan := cached.get(code)) is None or (plan.id, plan.version) != (meter_id, version)
         ]
-        fresh = await document_store.documents_by_id(conn, "meter", stale) if stale else {}
+        fresh = (
+            await document_store.documents_by_id(conn, ingest_store.METER, stale) if stale else {}
+        )
         plans = {
             code: meter_plan(fresh[meter_id]) if meter_id in fresh else cached[code]
             for code, (meter_id, _) in versions.items()

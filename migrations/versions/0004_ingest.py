@@ -1,7 +1,7 @@
 """usage ingest
 
-Revision ID: 0003_ingest
-Revises: 0002
+Revision ID: 0004_ingest
+Revises: 0003_scheduled
 Create Date: 2026-11-23 18:35:14.369128
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0003_ingest"
-down_revision: str | None = "0002"
+revision: str = "0004_ingest"
+down_revision: str | None = "0003_scheduled"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
