@@ -5,14 +5,24 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, insert, select, type_coerce, update
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.listing import FieldFilter
-from meterbell.store.tables import entities, entity_fields_seen
+from meterbell.store.tables import Json, entities, entity_fields_seen
 
 
 def _field_text(field: str) -> ColumnElement[Any]:
@@ -55,27 +65,50 @@ async def insert_entity(
             org_id=org_id,
             entity_type=entity_type,
             id=entity["id"],
-            code=entity.get("code") if isinstance(entity.get("code"), str) else None,
+            code=_code(entity),
             version=entity["version"],
             data=dict(entity),
         )
     )
 
 
-def _key(org_id: str, entity_type: str, entity_id: str) -> ColumnElement[bool]:
-    return (
-        (entities.c.org_id == org_id)
-        & (entities.c.entity_type == entity_type)
-        & (entities.c.id == entity_id)
+def _code(entity: Mapping[str, Any]) -> str | None:
+    code = entity.get("code")
+    return code if isinstance(code, str) else None
+
+
+# The hot statements are built once, with bound parameters: building a SQLAlchemy expression
+# (and its cache key) costs more than running the statement on SQLite.
+_KEY = (
+    (entities.c.org_id == bindparam("key_org"))
+    & (entities.c.entity_type == bindparam("key_type"))
+    & (entities.c.id == bindparam("key_id"))
+)
+_GET = select(entities.c.data).where(_KEY)
+_REPLACE = (
+    update(entities)
+    .where(_KEY & (entities.c.version == bindparam("expected_version")))
+    .values(
+        code=bindparam("new_code"),
+        version=bindparam("new_version"),
+        data=bindparam("new_data", type_=Json),
     )
+)
+_DELETE = delete(entities).where(_KEY)
+_OF_ORGS = select(entities.c.org_id, entities.c.data).where(
+    (entities.c.entity_type == bindparam("of_type"))
+    & entities.c.org_id.in_(bindparam("org_ids", expanding=True))
+)
+
+
+def _key(org_id: str, entity_type: str, entity_id: str) -> dict[str, str]:
+    return {"key_org": org_id, "key_type": entity_type, "key_id": entity_id}
 
 
 async def get_entity(
     conn: AsyncConnection, org_id: str, entity_type: str, entity_id: str
 ) -> dict[str, Any] | None:
-    row = (
-        await conn.execute(select(entities.c.data).where(_key(org_id, entity_type, entity_id)))
-    ).first()
+    row = (await conn.execute(_GET, _key(org_id, entity_type, entity_id))).first()
     return dict(row.data) if row else None
 
 
@@ -88,13 +121,14 @@ async def replace_entity(
 ) -> bool:
     """Write the new form if the stored version is still `expected_version`."""
     result = await conn.execute(
-        update(entities)
-        .where(_key(org_id, entity_type, entity["id"]) & (entities.c.version == expected_version))
-        .values(
-            code=entity.get("code") if isinstance(entity.get("code"), str) else None,
-            version=entity["version"],
-            data=dict(entity),
-        )
+        _REPLACE,
+        {
+            **_key(org_id, entity_type, entity["id"]),
+            "expected_version": expected_version,
+            "new_code": _code(entity),
+            "new_version": entity["version"],
+            "new_data": dict(entity),
+        },
     )
     return result.rowcount == 1
 
@@ -102,7 +136,7 @@ async def replace_entity(
 async def delete_entity(
     conn: AsyncConnection, org_id: str, entity_type: str, entity_id: str
 ) -> bool:
-    result = await conn.execute(delete(entities).where(_key(org_id, entity_type, entity_id)))
+    result = await conn.execute(_DELETE, _key(org_id, entity_type, entity_id))
     return result.rowcount == 1
 
 
@@ -153,11 +187,7 @@ async def documents_of_orgs(
     conn: AsyncConnection, entity_type: str, org_ids: Collection[str]
 ) -> list[tuple[str, dict[str, Any]]]:
     """(org id, document) of every document of a type in the given organizations."""
-    rows = await conn.execute(
-        select(entities.c.org_id, entities.c.data).where(
-            (entities.c.entity_type == entity_type) & (entities.c.org_id.in_(list(org_ids)))
-        )
-    )
+    rows = await conn.execute(_OF_ORGS, {"of_type": entity_type, "org_ids": list(org_ids)})
     return [(row.org_id, dict(row.data)) for row in rows]
 
 
