@@ -41,6 +41,8 @@ $(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements-calc.txt
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python benchmarks/calc.py
 	$(BENCH_VENV)/bin/python benchmarks/api.py
+	$(BENCH_VENV)/bin/python benchmarks/e2e.py
+	$(BENCH_VENV)/bin/python benchmarks/ingest.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .pytest_cache .ruff_cache
