@@ -3,27 +3,38 @@
     .venv/bin/python benchmarks/api.py                     # SQLite in a temporary data folder
     .venv/bin/python benchmarks/api.py --store postgres    # a fresh database, dropped at the end
     .venv/bin/python benchmarks/api.py --seconds 20 --concurrency 32 --json
+    .venv/bin/python benchmarks/api.py --no-workers        # the API without the dispatcher
+    .venv/bin/python benchmarks/api.py --store postgres --processes 2   # cluster-mode shape
 
-What it does, in order (everything on 127.0.0.1, bounded by `--budget` seconds):
+What it does, in order (everything on 127.0.0.1, the whole run bounded by `--budget` seconds):
 
 1. Starts `meterbell serve` (the console script next to this Python) on a free port with a
    temporary `MB_DATA_DIR`, and for `--store postgres` a freshly created database
-   (`MB_DATABASE_URL`); polls `/ready`; reads `<data_dir>/initial-credentials.json`.
+   (`MB_DATABASE_URL`, created through `--postgres-url`); polls `/ready`; reads
+   `<data_dir>/initial-credentials.json`. With `--processes N`, N servers share the store and
+   the secret key; the first runs the workers, the others `--no-workers`.
 2. Token endpoint: N sequential `GET /health`, then N sequential `POST /oauth/token`
-   (HTTP Basic + `{"grant_type": "client_credentials"}`). Server time of the token call is
-   estimated two ways without touching the server's code: (a) client latency of the token call
-   minus client latency of `/health` (same client, same connection, same way), and (b) the
-   server process's CPU time (`/proc/<pid>/stat`, all threads) per request.
+   (HTTP Basic + `{"grant_type": "client_credentials"}`), after a short warm-up. Server time of
+   the token call is estimated two ways without touching the server's code: (a) client latency
+   of the token call minus client latency of `/health` (same client, same keep-alive
+   connection, measured the same way), and (b) the server process's CPU time per request
+   (`/proc/<pid>/stat`, all threads).
 3. Creates one account, then drives `POST /commitments` with C concurrent clients for T seconds
    (create throughput), keeps K of the created commitments, gives each client its own share,
    and drives `PUT /commitments/{id}` (the previous entity with a changed `amountSpent` and the
    current `version`) for T seconds (update throughput). Each throughput phase has an unmeasured
    warm-up first. Clients own disjoint commitments, so any error (non-200) is a real failure.
 4. Checks that every commitment's stored `version` equals the client's view (no lost update).
-5. Stops the server (also on error, Ctrl-C or SIGTERM) and drops the temporary database.
+5. Stops the server(s) by pid (also on error, Ctrl-C or SIGTERM), drops the temporary database
+   and removes the temporary folder. Exit status 1 if any write failed or an update was lost.
 
-The load generator shares the machine's cores with the server; its own CPU use is reported
-(`client CPU ms/req`) so that saturation of the client can be told from saturation of the server.
+Reading the numbers. The load generator shares the machine's cores with the server; its own
+CPU is reported (`client CPU ms/req`) so that a saturated client can be told from a saturated
+server, and `other CPU cores` is every other busy core-second on the machine during the phase
+(PostgreSQL's backends, and anything else running). On a shared or virtual machine, results
+move with the neighbours: use `--wait-quiet` to start on an idle machine, repeat runs, and
+compare configurations in alternation rather than across hours. `server CPU ms/req` divided by
+the `/health` row's is a useful machine-independent ratio.
 """
 
 from __future__ import annotations
@@ -124,6 +135,25 @@ def wait_for_quiet(max_wait_s: float, threshold_cores: float = 0.25) -> float | 
         busy = after - before
         if busy < threshold_cores or time.monotonic() >= deadline:
             return busy
+
+
+def postgres_cpu_s() -> float | None:
+    """CPU seconds of every running `postgres` process (all databases: other work included)."""
+    total = 0.0
+    try:
+        entries = list(Path("/proc").iterdir())
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+        except OSError:
+            continue
+        total += process_cpu_s(int(entry.name)) or 0.0
+    return total
 
 
 def own_cpu_s() -> float:
@@ -304,6 +334,7 @@ class Result:
     server_cpu_s: float | None = None
     client_cpu_s: float = 0.0
     machine_busy_s: float | None = None
+    postgres_cpu_s: float | None = None
     error_samples: list[str] = field(default_factory=list)
 
     @property
@@ -343,6 +374,9 @@ class Result:
             server_cpu_cores=_round(self.server_cpu_s / self.elapsed_s)
             if self.server_cpu_s is not None and self.elapsed_s
             else None,
+            postgres_cpu_ms_per_req=_round(1000 * self.postgres_cpu_s / self.requests)
+            if self.postgres_cpu_s is not None and self.requests
+            else None,
             other_cpu_cores=_round(other / self.elapsed_s)
             if (other := self.other_cpu_s()) is not None and self.elapsed_s
             else None,
@@ -359,17 +393,29 @@ def servers_cpu_s(pids: list[int]) -> float | None:
     return None if None in values else sum(v for v in values if v is not None)
 
 
+@dataclass(frozen=True)
+class Meter:
+    """What a phase measures besides latency: the server processes, and PostgreSQL's."""
+
+    server_pids: list[int]
+    with_postgres: bool
+
+
 @contextlib.contextmanager
-def measuring(result: Result, server_pids: list[int]) -> Iterator[None]:
-    server_before = servers_cpu_s(server_pids)
+def measuring(result: Result, meter: Meter) -> Iterator[None]:
+    postgres_before = postgres_cpu_s() if meter.with_postgres else None
+    server_before = servers_cpu_s(meter.server_pids)
     busy_before = machine_busy_s()
     client_before = own_cpu_s()
     started = time.perf_counter()
     yield
     result.elapsed_s = time.perf_counter() - started
     result.client_cpu_s = own_cpu_s() - client_before
-    server_after = servers_cpu_s(server_pids)
+    server_after = servers_cpu_s(meter.server_pids)
     busy_after = machine_busy_s()
+    postgres_after = postgres_cpu_s() if meter.with_postgres else None
+    if postgres_before is not None and postgres_after is not None:
+        result.postgres_cpu_s = postgres_after - postgres_before
     if server_before is not None and server_after is not None:
         result.server_cpu_s = server_after - server_before
     if busy_before is not None and busy_after is not None:
@@ -415,13 +461,13 @@ def _note_error(result: Result, status: int, payload: Any) -> None:
 async def sequential(
     name: str,
     n: int,
-    server_pids: list[int],
+    meter: Meter,
     request: Callable[[], Awaitable[tuple[int, Any, float]]],
 ) -> Result:
     for _ in range(min(n, TOKEN_WARMUP)):
         await request()
     result = Result(name=name, concurrency=1)
-    with measuring(result, server_pids):
+    with measuring(result, meter):
         for _ in range(n):
             status, payload, ms = await request()
             result.requests += 1
@@ -439,7 +485,7 @@ async def timed_phase(
     concurrency: int,
     seconds: float,
     warmup_s: float,
-    server_pids: list[int],
+    meter: Meter,
     work: Worker,
 ) -> Result:
     """Run `work(client_index, deadline, result)` on C clients: a warm-up, then T measured s."""
@@ -447,7 +493,7 @@ async def timed_phase(
         deadline = time.perf_counter() + warmup_s
         await asyncio.gather(*(work(i, deadline, None) for i in range(concurrency)))
     result = Result(name=name, concurrency=concurrency)
-    with measuring(result, server_pids):
+    with measuring(result, meter):
         deadline = time.perf_counter() + seconds
         await asyncio.gather(*(work(i, deadline, result) for i in range(concurrency)))
     return result
@@ -498,6 +544,7 @@ async def run_benchmark(
     server = servers[0]
     creds = server.credentials()
     pids = [srv.pid for srv in servers]
+    meter = Meter(pids, with_postgres=opts.store == "postgres")
     connector = aiohttp.TCPConnector(limit=opts.concurrency + 4, ttl_dns_cache=None)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(
@@ -518,8 +565,8 @@ async def run_benchmark(
                 "POST", f"{server.base_url}/oauth/token", token_body, headers=basic_headers
             )
 
-        health_result = await sequential("GET /health", opts.token_requests, pids, health)
-        token_result = await sequential("POST /oauth/token", opts.token_requests, pids, token)
+        health_result = await sequential("GET /health", opts.token_requests, meter, health)
+        token_result = await sequential("POST /oauth/token", opts.token_requests, meter, token)
 
         status, payload, _ = await token()
         if status != 200:
@@ -558,7 +605,7 @@ async def run_benchmark(
             opts.concurrency,
             opts.seconds,
             opts.warmup,
-            pids,
+            meter,
             create_worker,
         )
 
@@ -605,7 +652,7 @@ async def run_benchmark(
             opts.concurrency,
             opts.seconds,
             opts.warmup,
-            pids,
+            meter,
             update_worker,
         )
 
@@ -657,6 +704,7 @@ def _cell(value: Any, digits: int = 2) -> str:
 def markdown(report: dict[str, Any]) -> str:
     s = report["settings"]
     m = report["machine"]
+    pg = report["store"] == "postgres"
     lines = [
         f"meterbell API benchmark: store **{report['store']}**, {m['cpus']} CPUs, "
         f"Python {m['python']}"
@@ -673,8 +721,9 @@ def markdown(report: dict[str, Any]) -> str:
         + (f", server env {s['server_env']}" if s["server_env"] else ""),
         "",
         "| measurement | clients | requests | errors | req/s | p50 ms | p95 ms | p99 ms "
-        "| server CPU ms/req | server CPU cores | client CPU ms/req | other CPU cores |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| server CPU ms/req | server CPU cores | client CPU ms/req | other CPU cores |"
+        + (" PostgreSQL CPU ms/req |" if pg else ""),
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|" + ("--:|" if pg else ""),
     ]
     for r in report["results"]:
         lines.append(
@@ -683,6 +732,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {_cell(r['p99_ms'])} | {_cell(r['server_cpu_ms_per_req'])} "
             f"| {_cell(r['server_cpu_cores'])} | {_cell(r['client_cpu_ms_per_req'])} "
             f"| {_cell(r['other_cpu_cores'])} |"
+            + (f" {_cell(r['postgres_cpu_ms_per_req'])} |" if pg else "")
         )
     t = report["token_server_time_ms"]
     token = report["results"][1]
@@ -699,7 +749,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{_cell(token_cpu)} ms ({extra_cpu} ms more than /health).",
         "CPU columns: server = the `meterbell serve` process (all threads); client = this "
         "script; other = every other busy core-second on the machine (PostgreSQL backends, and "
-        "anything else running: a high value there means the numbers are disturbed).",
+        "anything else running: a high value there means the numbers are disturbed)"
+        + ("; PostgreSQL = all `postgres` processes (included in other)." if pg else "."),
         f"Commitments whose stored version differs from the client's view after the run: "
         f"{report['versions_mismatched_after_updates']}.",
     ]
