@@ -162,14 +162,23 @@ async def replace(
     events_for: EventsFor = no_events,
     also: AlsoInTransaction | None = None,
 ) -> Document:
-    """Replace the whole document if `sent_version` is the stored version."""
-    old = await get(db, org_id, kind, document_id)
-    if sent_version != old["version"]:
-        raise VersionConflict(kind.title, document_id, sent_version, int(old["version"]))
-    document = stamped(
-        fields, document_id=document_id, version=sent_version + 1, created=old, actor=actor
-    )
-    await write(db, org_id, kind, old, document, events_for, also)
+    """Replace the whole document if `sent_version` is the stored version: the read, the
+    check and the write are one transaction."""
+    try:
+        async with db.write() as conn:
+            old = await document_store.get_entity(conn, org_id, kind.name, document_id)
+            if old is None:
+                raise not_found(kind, document_id)
+            if sent_version != old["version"]:
+                raise VersionConflict(kind.title, document_id, sent_version, int(old["version"]))
+            document = stamped(
+                fields, document_id=document_id, version=sent_version + 1, created=old, actor=actor
+            )
+            await write_in(conn, org_id, kind, old, document, events_for)
+            if also is not None:
+                await also(conn, document)
+    except IntegrityError as exc:
+        raise _code_clash(kind, fields) from exc
     return document
 
 
