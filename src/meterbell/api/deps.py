@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -40,7 +41,7 @@ def _bearer_token(request: Request) -> str:
 
 
 async def current_org(request: Request, state: StateDep, orgId: str) -> OrgContext:
-    claims = state.signer.verify(_bearer_token(request))
+    claims = state.signer.verify(_bearer_token(request), now_s=time.time())
     if claims.org_id != orgId:
         raise Forbidden(f"This token is for organization {claims.org_id}, not {orgId}")
     return OrgContext(org_id=orgId, actor=claims.client_id)

@@ -13,6 +13,7 @@ from meterbell.domain.errors import Unauthorized
 ALGORITHM = "HS256"
 ISSUER = "meterbell"
 SCOPE = "m3ter-resources/m3ter-scope"
+VERIFIED_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class TokenSigner:
 
     def __init__(self, secret_key: str) -> None:
         self._key = hashlib.sha256(f"meterbell-token:{secret_key}".encode()).digest()
+        self._verified: dict[str, tuple[TokenClaims, float]] = {}
 
     def issue(self, claims: TokenClaims, *, now: datetime, ttl: timedelta) -> str:
         payload = {
@@ -37,7 +39,18 @@ class TokenSigner:
         }
         return jwt.encode(payload, self._key, algorithm=ALGORITHM)
 
-    def verify(self, token: str) -> TokenClaims:
+    def verify(self, token: str, *, now_s: float) -> TokenClaims:
+        """The token's claims; a token seen before is not decoded again until it expires."""
+        known = self._verified.get(token)
+        if known is not None and known[1] > now_s:
+            return known[0]
+        claims, expires_s = self._decode(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (claims, expires_s)
+        return claims
+
+    def _decode(self, token: str) -> tuple[TokenClaims, float]:
         try:
             payload = jwt.decode(
                 token,
@@ -50,4 +63,5 @@ class TokenSigner:
             raise Unauthorized("The access token has expired: request a new one") from exc
         except jwt.InvalidTokenError as exc:
             raise Unauthorized("The access token is not valid") from exc
-        return TokenClaims(client_id=str(payload["sub"]), org_id=str(payload["orgId"]))
+        claims = TokenClaims(client_id=str(payload["sub"]), org_id=str(payload["orgId"]))
+        return claims, float(payload["exp"])

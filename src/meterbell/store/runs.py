@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -89,36 +89,63 @@ async def claim_due(
     return [_from_row(row) for row in rows]
 
 
-async def finish_attempt(
-    conn: AsyncConnection,
-    run: RunRow,
-    *,
-    status: str,
-    next_attempt_at: datetime | None,
-    error: str | None,
-    log: dict[str, Any],
-    at: datetime,
-) -> None:
-    """Record one attempt and move the run on, unless another worker has taken it over."""
-    await conn.execute(
-        insert(run_attempts).values(run_id=run.id, attempt=run.attempts + 1, log=log)
+@dataclass(frozen=True)
+class FinishedAttempt:
+    """One attempt of a run, and where the run goes next."""
+
+    run: RunRow
+    status: str
+    next_attempt_at: datetime | None
+    error: str | None
+    log: dict[str, Any]
+
+
+# Built once: the deliverer records every attempt through these two statements.
+_FINISH_RUN = (
+    update(integration_runs)
+    .where(
+        (integration_runs.c.id == bindparam("run_id"))
+        & (integration_runs.c.lease_owner == bindparam("owner"))
     )
-    final = next_attempt_at is None
+    .values(
+        status=bindparam("new_status"),
+        attempts=integration_runs.c.attempts + 1,
+        next_attempt_at=bindparam("due"),
+        lease_owner=None,
+        error=bindparam("new_error"),
+        url=bindparam("new_url"),
+        dt_started=bindparam("started"),
+        dt_completed=bindparam("completed"),
+    )
+)
+
+
+async def finish_attempts(
+    conn: AsyncConnection, attempts: Sequence[FinishedAttempt], at: datetime
+) -> None:
+    """Record attempts and move their runs on, unless another worker has taken a run over
+    (its lease expired): then only the attempt's log is kept."""
+    if not attempts:
+        return
     await conn.execute(
-        update(integration_runs)
-        .where(
-            (integration_runs.c.id == run.id) & (integration_runs.c.lease_owner == run.lease_owner)
-        )
-        .values(
-            status=status,
-            attempts=integration_runs.c.attempts + 1,
-            next_attempt_at=next_attempt_at,
-            lease_owner=None,
-            error=error,
-            url=log.get("url"),
-            dt_started=run.dt_started or at,
-            dt_completed=at if final else None,
-        )
+        insert(run_attempts),
+        [{"run_id": a.run.id, "attempt": a.run.attempts + 1, "log": a.log} for a in attempts],
+    )
+    await conn.execute(
+        _FINISH_RUN,
+        [
+            {
+                "run_id": a.run.id,
+                "owner": a.run.lease_owner,
+                "new_status": a.status,
+                "due": a.next_attempt_at,
+                "new_error": a.error,
+                "new_url": a.log.get("url"),
+                "started": a.run.dt_started or at,
+                "completed": at if a.next_attempt_at is None else None,
+            }
+            for a in attempts
+        ],
     )
 
 

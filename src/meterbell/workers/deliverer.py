@@ -337,25 +337,30 @@ class Deliverer:
         """Write a batch of results; True when it raised events."""
         errors: list[EventRow] = []
         succeeded: set[str] = set()
+        attempted = [r for r in batch if r.attempt_log is not None]
         for result in batch:
-            run, step = result.run, result.step
             if result.attempt_log is None:
                 await run_store.settle_without_attempt(
-                    conn, run, status=step.status, error=step.error or "", at=now
+                    conn,
+                    result.run,
+                    status=result.step.status,
+                    error=result.step.error or "",
+                    at=now,
                 )
-                continue
-            await run_store.finish_attempt(
-                conn,
-                run,
-                status=step.status,
-                next_attempt_at=step.next_attempt_at,
-                error=step.error,
-                log=result.attempt_log,
-                at=now,
-            )
-            if step.status == "COMPLETE":
-                succeeded.add(run.config_id)
-            elif step.status == "ERROR":
+        await run_store.finish_attempts(
+            conn,
+            [
+                run_store.FinishedAttempt(
+                    r.run, r.step.status, r.step.next_attempt_at, r.step.error, r.attempt_log or {}
+                )
+                for r in attempted
+            ],
+            now,
+        )
+        for result in attempted:
+            if result.step.status == "COMPLETE":
+                succeeded.add(result.run.config_id)
+            elif result.step.status == "ERROR":
                 errors.extend(await self._failed_run(conn, result, now))
         await run_store.reset_failures(conn, succeeded)
         await event_store.insert_events(conn, errors)
