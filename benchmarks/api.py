@@ -98,15 +98,22 @@ def percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[rank - 1]
 
 
-def process_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a process, all threads (Linux /proc); None elsewhere."""
+def process_cpu_s(pid: int, *, reaped_children: bool = False) -> float | None:
+    """User + system CPU seconds of a process, all threads (Linux /proc); None elsewhere.
+
+    With `reaped_children`, add the CPU of its children that exited and were waited for
+    (cutime + cstime): PostgreSQL's postmaster reaps every backend that a pool closes.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    # Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    # Fields after the parenthesised command name; utime, stime, cutime, cstime are 14..17.
     fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLK_TCK
 
 
 def machine_busy_s() -> float | None:
@@ -138,7 +145,8 @@ def wait_for_quiet(max_wait_s: float, threshold_cores: float = 0.25) -> float | 
 
 
 def postgres_cpu_s() -> float | None:
-    """CPU seconds of every running `postgres` process (all databases: other work included)."""
+    """CPU seconds of every `postgres` process, including backends that already exited (all
+    databases: other work on the same server is included)."""
     total = 0.0
     try:
         entries = list(Path("/proc").iterdir())
@@ -152,7 +160,7 @@ def postgres_cpu_s() -> float | None:
                 continue
         except OSError:
             continue
-        total += process_cpu_s(int(entry.name)) or 0.0
+        total += process_cpu_s(int(entry.name), reaped_children=True) or 0.0
     return total
 
 
@@ -899,4 +907,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the server is stopped and the temporary store removed by now
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
