@@ -82,7 +82,21 @@ class Settings(BaseSettings):
         description="Measurements validated per transaction: more is faster, but holds the "
         "(SQLite) write lock longer.",
     )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="S3-compatible endpoint for export destinations (empty: AWS itself). "
+        "Credentials come from the usual AWS chain (AWS_ACCESS_KEY_ID, profiles, roles).",
+    )
+    s3_region: str = Field(default="us-east-1", description="Region for S3 and STS clients.")
+    export_poll_s: float = Field(
+        default=15.0, gt=0, description="How often the exporter looks for due export schedules."
+    )
     log_level: str = "info"
+
+    @property
+    def exports_dir(self) -> Path:
+        """Where export files are written, kept for download, and where LOCAL destinations live."""
+        return self.data_dir / "exports"
 
     @property
     def resolved_database_url(self) -> str:
