@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ from meterbell.logs import configure_logging
 from meterbell.services import orgs
 from meterbell.store.db import Database
 from meterbell.store.migrate import upgrade
+from tests.s3server import S3Server, running_s3_server
 
 POSTGRES_URL = os.environ.get("MB_TEST_POSTGRES_URL", "")
 STORES = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
@@ -175,3 +176,17 @@ async def other_api(client: httpx.AsyncClient, db: Database) -> OrgApi:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 (and STS) server on a free loopback port, for the whole session."""
+    with running_s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """The session's server, with its fake AWS credentials in the environment of this test."""
+    s3_server.apply_env(monkeypatch)
+    return s3_server
