@@ -15,6 +15,7 @@ from meterbell.api.routes import (
     auth,
     entities,
     events,
+    exports,
     health,
     integrations,
     measurements,
@@ -24,10 +25,12 @@ from meterbell.api.routes import (
 )
 from meterbell.api.state import AppState
 from meterbell.config import Settings
+from meterbell.domain.download_links import DownloadSigner
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.domain.tokens import TokenSigner
 from meterbell.services import entities as entity_service
 from meterbell.store.db import Database
+from meterbell.store.export_storage import ExportStorage
 from meterbell.workers.runner import Workers
 
 DESCRIPTION = (
@@ -46,6 +49,8 @@ def create_app(
         db=db or Database(settings.resolved_database_url),
         signer=TokenSigner(settings.resolved_secret_key),
         box=SecretBox(settings.resolved_secret_key),
+        downloads=DownloadSigner(settings.resolved_secret_key),
+        storage=ExportStorage(settings),
     )
 
     @asynccontextmanager
@@ -57,6 +62,8 @@ def create_app(
             state.runs_due,
             create_entity=entity_service.create_in,
             measurements_received=state.measurements_received,
+            exports_queued=state.exports_queued,
+            storage=state.storage,
         )
         if run_workers:
             await workers.start()
@@ -85,6 +92,8 @@ def create_app(
     app.include_router(measurements.router)
     app.include_router(measurements.downloads)
     app.include_router(scheduled.router)
+    app.include_router(exports.router)
+    app.include_router(exports.downloads)
     app.include_router(webhooks.router)
     app.include_router(integrations.configs)
     app.include_router(integrations.run_routes)

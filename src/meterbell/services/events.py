@@ -9,6 +9,7 @@ from typing import Any
 from meterbell.domain import catalog
 from meterbell.domain.errors import InvalidRequest, NotFound
 from meterbell.domain.events import ACTIONS, entity_event_fields, entity_event_name
+from meterbell.domain.exports.jobs import JOB_FAILURE, JOB_FAILURE_FIELDS
 from meterbell.domain.integrations import DISABLED_ERROR, INTEGRATION_ERROR_FIELDS, PERFORM_ERROR
 from meterbell.domain.listing import split_values
 from meterbell.domain.measurements import INGEST_FAILURE, INGEST_FAILURE_FIELDS
@@ -24,6 +25,7 @@ DECLARED_EVENT_FIELDS = {
     PERFORM_ERROR: INTEGRATION_ERROR_FIELDS,
     DISABLED_ERROR: INTEGRATION_ERROR_FIELDS,
     INGEST_FAILURE: INGEST_FAILURE_FIELDS,
+    JOB_FAILURE: JOB_FAILURE_FIELDS,
 }
 EVENT_QUERY_PARAMS = {
     "eventName": "event_name",

@@ -235,3 +235,45 @@ ingest_failures = Table(
     Column("measurement", Json, nullable=False),
     Column("dt_created", Timestamp, nullable=False, index=True),
 )
+
+# Data exports. Destinations and schedules are versioned documents (the `entities` table); a
+# schedule's next due time lives here so schedulers can claim it, and every run is a job.
+export_schedule_runs = Table(
+    "export_schedule_runs",
+    metadata,
+    Column("schedule_id", String(36), primary_key=True),
+    Column("org_id", String(36), nullable=False),
+    Column("next_run_at", Timestamp, nullable=False, index=True),
+)
+
+export_jobs = Table(
+    "export_jobs",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("org_id", String(36), nullable=False),
+    Column("schedule_id", String(36), nullable=True),
+    Column("source_type", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    # What to export (source, selection, window, format, destinations), fixed at creation.
+    Column("spec", Json, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    # As for integration runs: when a worker should next look at the job (a pending job's due
+    # time, a running job's lease expiry); NULL once it succeeded or failed.
+    Column("next_attempt_at", Timestamp, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("files", Json, nullable=True),
+    Column("row_count", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("dt_created", Timestamp, nullable=False),
+    Column("started_at", Timestamp, nullable=True),
+    Column("completed_at", Timestamp, nullable=True),
+    Index(
+        "ix_export_jobs_due",
+        "next_attempt_at",
+        sqlite_where=text("next_attempt_at IS NOT NULL"),
+        postgresql_where=text("next_attempt_at IS NOT NULL"),
+    ),
+    Index("ix_export_jobs_org_seq", "org_id", "seq"),
+    Index("ix_export_jobs_org_schedule_seq", "org_id", "schedule_id", "seq"),
+)

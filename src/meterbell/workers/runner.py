@@ -11,8 +11,10 @@ from meterbell.config import Settings
 from meterbell.domain.integrations import RetryPolicy
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.store.db import Database
+from meterbell.store.export_storage import ExportStorage
 from meterbell.workers.deliverer import Deliverer, DeliveryLimits
 from meterbell.workers.dispatcher import Dispatcher
+from meterbell.workers.exporter import Exporter
 from meterbell.workers.ingest import CreateEntity, IngestValidator
 from meterbell.workers.loop import run_forever
 from meterbell.workers.retention import Retention
@@ -32,14 +34,15 @@ def delivery_limits(settings: Settings) -> DeliveryLimits:
 
 
 class Workers:
-    """The dispatcher, the deliverer, the ingest validator, the scheduler and retention, each in
-    its own loop.
+    """The dispatcher, the deliverer, the ingest validator, the scheduler, retention and the
+    exporter (schedules and jobs), each in its own loop.
 
     `events_written` wakes the dispatcher (set by the API after it writes events);
     `runs_due` wakes the deliverer's claims (set when runs are queued or come due); fresh
     firings are handed to the deliverer directly. The scheduler sets `events_written` too.
     `measurements_received` wakes the ingest validator (set by the API after it accepts
     measurements); `create_entity` is how the validator creates skeleton accounts.
+    `exports_queued` wakes the exporter (set by the API after it queues an export job).
     """
 
     def __init__(
@@ -51,6 +54,8 @@ class Workers:
         *,
         create_entity: CreateEntity,
         measurements_received: asyncio.Event | None = None,
+        exports_queued: asyncio.Event | None = None,
+        storage: ExportStorage | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -80,6 +85,13 @@ class Workers:
             on_events_written=events_written.set,
         )
         self.retention = Retention(db, retention_days=settings.event_retention_days)
+        self.exporter = Exporter(
+            db,
+            storage or ExportStorage(settings),
+            settings.exports_dir,
+            jobs_queued=exports_queued,
+            on_events_written=events_written.set,
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     def _loop(
@@ -94,12 +106,15 @@ class Workers:
     async def start(self) -> None:
         await self.deliverer.start()
         poll = self.settings.worker_poll_s
+        exports_poll = self.settings.export_poll_s
         self._tasks = [
             self._loop("dispatcher", self.dispatcher.step, self.events_written, poll),
             self._loop("deliverer", self.deliverer.claim_step, self.deliverer.claim_wake, poll),
             self._loop("ingest", self.ingest.step, self.measurements_received, poll),
             self._loop("scheduler", self.scheduler.step, None, self.settings.scheduler_interval_s),
             self._loop("retention", self.retention.step, None, self.settings.retention_interval_s),
+            self._loop("export-scheduler", self.exporter.schedule_step, None, exports_poll),
+            self._loop("exporter", self.exporter.job_step, self.exporter.jobs_queued, poll),
         ]
 
     async def stop(self) -> None:
@@ -110,3 +125,4 @@ class Workers:
                 await task
         self._tasks = []
         await self.deliverer.stop()
+        await self.exporter.stop()

@@ -81,6 +81,23 @@ async def populate(api: OrgApi, db: Database) -> Victim:
         "scheduledevents/configurations",
         {"name": "scheduled.bill.due", "entity": "Bill", "field": "dueDate", "offset": 1},
     )
+    destination = await api.post(
+        "dataexports/destinations",
+        {"name": "d", "code": "d", "destinationType": "LOCAL", "bucketName": "victim"},
+    )
+    schedule = await api.post(
+        "dataexports/schedules",
+        {
+            "name": "s",
+            "code": "s",
+            "sourceType": "OPERATIONAL",
+            "operationalDataTypes": ["ACCOUNTS"],
+            "destinationIds": [destination.json()["id"]],
+            "scheduleType": "DAY",
+            "period": 1,
+        },
+    )
+    export_jobs = (await api.get("dataexports/jobs")).json()["data"]
     product = victim.entities["product"]
     await api.put(f"products/{product['id']}", {**product, "name": "changed"})
     victim.entities["product"] = (await api.get(f"products/{product['id']}")).json()
@@ -94,6 +111,9 @@ async def populate(api: OrgApi, db: Database) -> Victim:
         "run": runs[0]["id"],
         "scheduled": scheduled.json()["id"],
         "event": (await api.get("events")).json()["data"][0]["id"],
+        "export destination": destination.json()["id"],
+        "export schedule": schedule.json()["id"],
+        "export job": export_jobs[0]["id"],
     }
     return victim
 
@@ -102,7 +122,13 @@ def fill(path: str, org_id: str, victim: Victim) -> str:
     """The route with the victim's ids in its parameters."""
     spec = spec_for(path)
     kind = (
-        "rule"
+        "export destination"
+        if "/dataexports/destinations" in path
+        else "export schedule"
+        if "/dataexports/schedules" in path
+        else "export job"
+        if "/dataexports/jobs" in path
+        else "rule"
         if "/notifications/" in path
         else "webhook"
         if "/integrationdestinations/" in path or "/destinations/" in path
@@ -120,6 +146,7 @@ def fill(path: str, org_id: str, victim: Victim) -> str:
         "entityType": "Notification",
         "entityId": victim.ids["rule"],
         "destinationId": victim.ids["webhook"],
+        "jobId": victim.ids["export job"],
     }
     if "{id}" in path:
         values["id"] = victim.entities[spec.name]["id"] if spec else victim.ids[kind]
@@ -149,6 +176,23 @@ async def test_every_route_refuses_another_orgs_path(
         url = fill(path, other_api.org_id, victim)
         response = await call(api, method, url, body_for(path, victim))
         assert response.status_code == 403, (method, path, response.text)
+    destination = await api.post(
+        "dataexports/destinations",
+        {"name": "d", "code": "d", "destinationType": "LOCAL", "bucketName": "victim"},
+    )
+    await api.post(
+        "dataexports/schedules",
+        {
+            "name": "s",
+            "code": "s",
+            "sourceType": "OPERATIONAL",
+            "operationalDataTypes": ["ACCOUNTS"],
+            "destinationIds": [destination.json()["id"]],
+            "scheduleType": "DAY",
+            "period": 1,
+        },
+    )
+    (await api.get("dataexports/jobs")).json()["data"]
     product = victim.entities["product"]
     assert (await other_api.get(f"products/{product['id']}")).json() == product
 
@@ -170,5 +214,22 @@ async def test_own_path_never_reaches_another_orgs_data(
         if method in ("GET", "DELETE") and path.endswith(("{id}", "{eventId}")):
             assert response.status_code == 404, (method, path, response.text)
         assert not leaked(response, victim), (method, path, response.text)
+    destination = await api.post(
+        "dataexports/destinations",
+        {"name": "d", "code": "d", "destinationType": "LOCAL", "bucketName": "victim"},
+    )
+    await api.post(
+        "dataexports/schedules",
+        {
+            "name": "s",
+            "code": "s",
+            "sourceType": "OPERATIONAL",
+            "operationalDataTypes": ["ACCOUNTS"],
+            "destinationIds": [destination.json()["id"]],
+            "scheduleType": "DAY",
+            "period": 1,
+        },
+    )
+    (await api.get("dataexports/jobs")).json()["data"]
     product = victim.entities["product"]
     assert (await other_api.get(f"products/{product['id']}")).json() == product

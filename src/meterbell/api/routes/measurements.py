@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from meterbell.api.deps import CurrentOrg, StateDep
 from meterbell.api.responses import JSONResponse
 from meterbell.domain.clock import utcnow
-from meterbell.domain.download_links import DownloadSigner
 from meterbell.services import ingest
 
 router = APIRouter(prefix="/organizations/{orgId}/measurements", tags=["Usage"])
@@ -18,11 +15,6 @@ router = APIRouter(prefix="/organizations/{orgId}/measurements", tags=["Usage"])
 # outside the organization paths (whose every route needs the organization's token).
 downloads = APIRouter(tags=["Usage"])
 DOWNLOAD_ROUTE = "download_failed_ingest"
-
-
-@cache
-def _signer(secret_key: str) -> DownloadSigner:
-    return DownloadSigner(secret_key)
 
 
 @router.post("", summary="Submit measurements (validated asynchronously)")
@@ -38,8 +30,7 @@ async def submit(org: CurrentOrg, state: StateDep, request: Request) -> Response
 async def download_url(
     org: CurrentOrg, state: StateDep, request: Request, file: str = ""
 ) -> Response:
-    signer = _signer(state.settings.resolved_secret_key)
-    query = await ingest.download_link(state.db, org.org_id, file, signer, utcnow())
+    query = await ingest.download_link(state.db, org.org_id, file, state.downloads, utcnow())
     url = request.url_for(DOWNLOAD_ROUTE, orgId=org.org_id).include_query_params(**query)
     return JSONResponse({"url": str(url)})
 
@@ -50,9 +41,8 @@ async def download_url(
     summary="A failed measurement and the reason (a signed link: no token needed)",
 )
 async def download(orgId: str, state: StateDep, request: Request) -> Response:
-    signer = _signer(state.settings.resolved_secret_key)
     link = dict(request.query_params)
-    failure = await ingest.download(state.db, orgId, link, signer, utcnow())
+    failure = await ingest.download(state.db, orgId, link, state.downloads, utcnow())
     filename = link["file"].rsplit("/", 1)[-1]
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     return JSONResponse(failure, headers=headers)

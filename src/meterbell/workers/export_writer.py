@@ -1,0 +1,255 @@
+"""Writes the files of one export job: rows streamed from the store, encoded (CSV or JSONL)
+and gzip-compressed chunk by chunk, so memory stays flat however many rows there are.
+
+It runs in a thread of its own with its own event loop and database connection (see
+`write_job_files`), so a large export never holds up the loop that dispatches events and
+delivers webhooks: the two only share the GIL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from meterbell.domain.clock import as_utc
+from meterbell.domain.exports.aggregation import Aggregation, Aggregator, Group
+from meterbell.domain.exports.formats import FileEncoder
+from meterbell.domain.exports.layout import file_extension
+from meterbell.domain.exports.operational import (
+    OPERATIONAL_DATA_TYPES,
+    source_columns,
+    source_rows,
+)
+from meterbell.store import entities as document_store
+from meterbell.store.db import Database
+from meterbell.store.exports import JobRow
+from meterbell.store.tables import measurements
+
+USAGE_FILE_TYPE = "measurements"
+RAW_COLUMNS = ("uid", "meter", "account", "ts", "ets")
+CHUNK_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """A finished file in the job's work folder."""
+
+    name: str
+    type: str
+    path: Path
+    rows: int
+    bytes: int
+
+
+class GzipFile:
+    """Rows in, a gzip-compressed CSV/JSONL file out, a chunk at a time."""
+
+    def __init__(self, path: Path, columns: Sequence[str], file_format: str) -> None:
+        self.path = path
+        self.rows = 0
+        self._encoder = FileEncoder(columns, file_format)
+        self._handle = path.open("wb")
+        self._handle.write(self._encoder.compress(self._encoder.header()))
+
+    def write(self, rows: Sequence[Sequence[object]]) -> None:
+        if rows:
+            self._handle.write(self._encoder.compress(self._encoder.encode(rows)))
+            self.rows += len(rows)
+
+    def close(self, name: str, file_type: str) -> WrittenFile:
+        self._handle.write(self._encoder.finish())
+        self._handle.close()
+        return WrittenFile(name, file_type, self.path, self.rows, self.path.stat().st_size)
+
+
+def file_name(job_id: str, file_type: str, file_format: str) -> str:
+    return f"{job_id}_{file_type}.{file_extension(file_format)}"
+
+
+def write_job_files(database_url: str, job: JobRow, work_dir: Path) -> list[WrittenFile]:
+    """Write the job's files into `work_dir` (call it in a worker thread)."""
+    return asyncio.run(_write_job_files(database_url, job, work_dir))
+
+
+async def _write_job_files(database_url: str, job: JobRow, work_dir: Path) -> list[WrittenFile]:
+    db = Database(database_url, pool_size=1)
+    try:
+        async with db.read() as conn:
+            if job.source_type == "USAGE":
+                return [await _write_usage(conn, job, work_dir)]
+            return [
+                await _write_operational(conn, job, data_type, work_dir)
+                for data_type in job.spec["operationalDataTypes"]
+            ]
+    finally:
+        await db.dispose()
+
+
+# Usage
+
+
+async def _codes(conn: AsyncConnection, org_id: str, entity_type: str) -> dict[str, Any]:
+    """id → document of every entity of a type in the organization."""
+    documents = await document_store.documents_of_orgs(conn, entity_type, [org_id])
+    return {str(document["id"]): document for _, document in documents}
+
+
+def _meter_fields(meter: Mapping[str, Any]) -> list[str]:
+    return [
+        str(field["code"])
+        for key in ("dataFields", "derivedFields")
+        for field in meter.get(key) or []
+        if isinstance(field, Mapping) and "code" in field
+    ]
+
+
+def _window(spec: Mapping[str, Any], key: str) -> datetime | None:
+    value = spec.get(key)
+    return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00"))) if value else None
+
+
+async def _measurement_rows(conn: AsyncConnection, org_id: str, spec: Mapping[str, Any]) -> Any:
+    """The selected measurements, streamed in (meter, account, ts) order — the index's."""
+    columns = measurements.c
+    statement = select(
+        columns.meter_id,
+        columns.account_id,
+        columns.ts,
+        columns.ets,
+        columns.uid,
+        columns.seq,
+        columns.fields,
+    ).where(columns.org_id == org_id)
+    if start := _window(spec, "startDate"):
+        statement = statement.where(columns.ts >= start)
+    if end := _window(spec, "endDate"):
+        statement = statement.where(columns.ts < end)
+    if spec.get("meterIds"):
+        statement = statement.where(columns.meter_id.in_(spec["meterIds"]))
+    if spec.get("accountIds"):
+        statement = statement.where(columns.account_id.in_(spec["accountIds"]))
+    statement = statement.order_by(columns.meter_id, columns.account_id, columns.ts, columns.seq)
+    return await conn.stream(statement.execution_options(yield_per=CHUNK_ROWS))
+
+
+def _dimension_check(filters: Iterable[Mapping[str, Any]]) -> dict[str, list[tuple[str, set[str]]]]:
+    """meter id → (field code, allowed values) of the dimension filters on that meter."""
+    checks: dict[str, list[tuple[str, set[str]]]] = {}
+    for item in filters:
+        checks.setdefault(item["meterId"], []).append((item["fieldCode"], set(item["values"])))
+    return checks
+
+
+def _passes(checks: Sequence[tuple[str, set[str]]], fields: Mapping[str, Any]) -> bool:
+    return all(
+        fields.get(code) is not None and str(fields[code]) in values for code, values in checks
+    )
+
+
+async def _selected(
+    conn: AsyncConnection, org_id: str, spec: Mapping[str, Any]
+) -> AsyncIterator[Sequence[Any]]:
+    """Chunks of selected measurement rows, dimension filters applied."""
+    checks = _dimension_check(spec.get("dimensionFilters") or [])
+    result = await _measurement_rows(conn, org_id, spec)
+    async for chunk in result.partitions():
+        if checks:
+            chunk = [
+                row
+                for row in chunk
+                if row.meter_id not in checks or _passes(checks[row.meter_id], row.fields)
+            ]
+        yield chunk
+
+
+async def _write_usage(conn: AsyncConnection, job: JobRow, work_dir: Path) -> WrittenFile:
+    spec = job.spec
+    file_format = str(spec.get("exportFileFormat", "CSV"))
+    name = file_name(job.id, USAGE_FILE_TYPE, file_format)
+    if spec.get("aggregations"):
+        aggregator = Aggregator(
+            [Aggregation(**_snake(a)) for a in spec["aggregations"]],
+            [Group(**_snake(g)) for g in spec.get("groups") or []],
+        )
+        async for chunk in _selected(conn, job.org_id, spec):
+            for row in chunk:
+                aggregator.add(row.meter_id, row.account_id, as_utc(row.ts), row.seq, row.fields)
+        out = GzipFile(work_dir / name, aggregator.columns(), file_format)
+        batch: list[list[object]] = []
+        for aggregated in aggregator.rows():
+            batch.append(aggregated)
+            if len(batch) == CHUNK_ROWS:
+                out.write(batch)
+                batch = []
+        out.write(batch)
+        return out.close(name, USAGE_FILE_TYPE)
+    meters = await _codes(conn, job.org_id, "meter")
+    accounts = await _codes(conn, job.org_id, "account")
+    chosen = [meters[m] for m in spec.get("meterIds") or sorted(meters) if m in meters]
+    field_codes = list(dict.fromkeys(code for meter in chosen for code in _meter_fields(meter)))
+    out = GzipFile(work_dir / name, [*RAW_COLUMNS, *field_codes], file_format)
+    meter_codes = {i: m.get("code") for i, m in meters.items()}
+    account_codes = {i: a.get("code") for i, a in accounts.items()}
+    async for chunk in _selected(conn, job.org_id, spec):
+        out.write(
+            [
+                [
+                    row.uid,
+                    meter_codes.get(row.meter_id, row.meter_id),
+                    account_codes.get(row.account_id, row.account_id),
+                    as_utc(row.ts),
+                    as_utc(row.ets) if row.ets else None,
+                    *[row.fields.get(code) for code in field_codes],
+                ]
+                for row in chunk
+            ]
+        )
+    return out.close(name, USAGE_FILE_TYPE)
+
+
+SNAKE = {
+    "meterId": "meter_id",
+    "fieldCode": "field_code",
+    "fieldType": "field_type",
+    "function": "function",
+    "groupType": "group_type",
+    "frequency": "frequency",
+}
+
+
+def _snake(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {SNAKE[key]: value for key, value in item.items() if key in SNAKE}
+
+
+# Operational data
+
+
+async def _write_operational(
+    conn: AsyncConnection, job: JobRow, data_type: str, work_dir: Path
+) -> WrittenFile:
+    source = OPERATIONAL_DATA_TYPES[data_type]
+    file_format = str(job.spec.get("exportFileFormat", "CSV"))
+    stored = await document_store.documents_of_orgs(conn, source.entity, [job.org_id])
+    since = _window(job.spec, "startDate")
+    documents = [d for _, d in stored if since is None or _modified_since(d, since)]
+    rows = [row for document in documents for row in source_rows(source, document)]
+    columns = source_columns(source, {key for row in rows for key in row})
+    name = file_name(job.id, source.file_type, file_format)
+    out = GzipFile(work_dir / name, columns, file_format)
+    for start in range(0, len(rows), CHUNK_ROWS):
+        out.write([[row.get(c) for c in columns] for row in rows[start : start + CHUNK_ROWS]])
+    return out.close(name, source.file_type)
+
+
+def _modified_since(document: Mapping[str, Any], since: datetime) -> bool:
+    modified = document.get("dtLastModified")
+    if not isinstance(modified, str):
+        return True
+    return as_utc(datetime.fromisoformat(modified.replace("Z", "+00:00"))) >= since
