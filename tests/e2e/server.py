@@ -23,11 +23,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Self, TypeVar
 
 import httpx
 
@@ -40,6 +40,7 @@ CLI_TIMEOUT_S = 60.0
 POLL_INTERVAL_S = 0.05
 BIND_RETRIES = 3
 PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -341,3 +342,13 @@ class MeterbellServer:
 def graceful_exit(code: int) -> bool:
     """uvicorn handles SIGTERM, shuts down, then re-raises it: 0 or -SIGTERM are both clean."""
     return code in (0, -signal.SIGTERM)
+
+
+def eventually(probe: Callable[[], T | None], deadline_s: float = START_TIMEOUT_S) -> T:
+    """The first non-empty answer of `probe`, polled until a deadline."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if answer := probe():
+            return answer
+        time.sleep(POLL_INTERVAL_S)
+    raise AssertionError(f"nothing within {deadline_s}s")

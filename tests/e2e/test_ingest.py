@@ -4,59 +4,16 @@ failed-ingest download link."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import m3ter
 import pytest
 
-from tests.conftest import STORES, fresh_database_url
-from tests.e2e.server import MeterbellServer
+from tests.e2e.server import eventually
 
 pytestmark = pytest.mark.slow
-
-DEADLINE_S = 30.0
-POLL_S = 0.05
-T = TypeVar("T")
-
-
-@pytest.fixture(scope="module", params=STORES)
-async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
-    async with fresh_database_url(request.param) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def client(
-    database_url: str | None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[m3ter.M3ter]:
-    with MeterbellServer(
-        tmp_path_factory.mktemp("e2e-ingest") / "data", database_url=database_url
-    ) as server:
-        credentials = server.initial_credentials()
-        sdk = m3ter.M3ter(
-            api_key=credentials.client_id,
-            api_secret=credentials.client_secret,
-            org_id=credentials.org_id,
-            base_url=server.base_url,
-        )
-        try:
-            yield sdk
-        finally:
-            sdk.close()
-
-
-def eventually(probe: Callable[[], T | None]) -> T:
-    """The first non-empty answer of `probe`, polled until a deadline."""
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        if answer := probe():
-            return answer
-        time.sleep(POLL_S)
-    raise AssertionError(f"nothing within {DEADLINE_S}s")
 
 
 def events_named(client: m3ter.M3ter, name: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -21,29 +21,12 @@ from m3ter.types import AccountResponse, CommitmentResponse
 
 from meterbell.domain.clock import utcnow
 from meterbell.domain.tokens import TokenClaims, TokenSigner
-from tests.conftest import STORES, fresh_database_url
 from tests.e2e.server import MeterbellServer
 
 pytestmark = pytest.mark.slow
 
 TOKEN_PATH = "/oauth/token"
 START, END = "2026-01-01", "2026-12-31"
-
-
-@pytest.fixture(scope="module", params=STORES)
-async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
-    async with fresh_database_url(request.param) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def server(
-    database_url: str | None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[MeterbellServer]:
-    with MeterbellServer(
-        tmp_path_factory.mktemp("e2e-sdk") / "data", database_url=database_url
-    ) as running:
-        yield running
 
 
 @dataclass
