@@ -176,23 +176,6 @@ async def test_every_route_refuses_another_orgs_path(
         url = fill(path, other_api.org_id, victim)
         response = await call(api, method, url, body_for(path, victim))
         assert response.status_code == 403, (method, path, response.text)
-    destination = await api.post(
-        "dataexports/destinations",
-        {"name": "d", "code": "d", "destinationType": "LOCAL", "bucketName": "victim"},
-    )
-    await api.post(
-        "dataexports/schedules",
-        {
-            "name": "s",
-            "code": "s",
-            "sourceType": "OPERATIONAL",
-            "operationalDataTypes": ["ACCOUNTS"],
-            "destinationIds": [destination.json()["id"]],
-            "scheduleType": "DAY",
-            "period": 1,
-        },
-    )
-    (await api.get("dataexports/jobs")).json()["data"]
     product = victim.entities["product"]
     assert (await other_api.get(f"products/{product['id']}")).json() == product
 
@@ -214,22 +197,5 @@ async def test_own_path_never_reaches_another_orgs_data(
         if method in ("GET", "DELETE") and path.endswith(("{id}", "{eventId}")):
             assert response.status_code == 404, (method, path, response.text)
         assert not leaked(response, victim), (method, path, response.text)
-    destination = await api.post(
-        "dataexports/destinations",
-        {"name": "d", "code": "d", "destinationType": "LOCAL", "bucketName": "victim"},
-    )
-    await api.post(
-        "dataexports/schedules",
-        {
-            "name": "s",
-            "code": "s",
-            "sourceType": "OPERATIONAL",
-            "operationalDataTypes": ["ACCOUNTS"],
-            "destinationIds": [destination.json()["id"]],
-            "scheduleType": "DAY",
-            "period": 1,
-        },
-    )
-    (await api.get("dataexports/jobs")).json()["data"]
     product = victim.entities["product"]
     assert (await other_api.get(f"products/{product['id']}")).json() == product
