@@ -214,6 +214,17 @@ async def list_jobs(
     return [_job(row) for row in rows]
 
 
+async def delete_jobs_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
+    """Delete up to `limit` finished jobs created before `cutoff`."""
+    doomed = select(export_jobs.c.seq).where(
+        (export_jobs.c.dt_created < cutoff) & export_jobs.c.next_attempt_at.is_(None)
+    )
+    result = await conn.execute(
+        delete(export_jobs).where(export_jobs.c.seq.in_(doomed.limit(limit).scalar_subquery()))
+    )
+    return int(result.rowcount)
+
+
 # Schedules
 
 

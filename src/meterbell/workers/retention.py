@@ -1,5 +1,6 @@
 """Retention: events, finished integration runs (with their attempt logs), rule evaluation
-errors, scheduled-event targets and failed measurements older than the retention period are
+errors, scheduled-event targets, failed measurements and finished export jobs older than the
+retention period are
 deleted, a batch at a time; so are measurement uids older than the 35-day duplicate window."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import structlog
 from meterbell.domain.clock import utcnow
 from meterbell.domain.measurements import UID_WINDOW
 from meterbell.store import events as event_store
+from meterbell.store import exports as export_store
 from meterbell.store import ingest as ingest_store
 from meterbell.store import runs as run_store
 from meterbell.store import scheduled as target_store
@@ -52,7 +54,8 @@ class Retention:
             uids = await ingest_store.delete_uids_before(
                 conn, self.now() - UID_WINDOW, self.batch_size
             )
-        if events or runs or errors or targets or failures or uids:
+            jobs = await export_store.delete_jobs_before(conn, cutoff, self.batch_size)
+        if events or runs or errors or targets or failures or uids or jobs:
             log.info(
                 "expired records deleted",
                 events=events,
@@ -61,5 +64,6 @@ class Retention:
                 scheduled_targets=targets,
                 failed_measurements=failures,
                 measurement_uids=uids,
+                export_jobs=jobs,
             )
-        return self.batch_size in (events, runs, errors, targets, failures, uids)
+        return self.batch_size in (events, runs, errors, targets, failures, uids, jobs)

@@ -19,6 +19,7 @@ from meterbell.services import exports
 from meterbell.store import exports as export_store
 from meterbell.store.db import Database
 from meterbell.store.export_storage import ExportStorage
+from meterbell.workers.retention import Retention
 from tests.conftest import OrgApi
 from tests.exporting import (
     add_measurements,
@@ -307,3 +308,16 @@ async def test_concurrent_exporters_queue_and_run_each_job_once(
         params = {"scheduleId": schedule["id"]}
         jobs = (await api.get("dataexports/jobs", params=params)).json()["data"]
         assert [j["status"] for j in jobs] == ["SUCCEEDED", "SUCCEEDED"]
+
+
+async def test_finished_jobs_are_forgotten_after_the_retention_period(
+    api: OrgApi, db: Database, settings: Settings
+) -> None:
+    done = await adhoc(api, {"sourceType": "OPERATIONAL", "operationalDataTypes": ["PLANS"]})
+    await run_jobs(exporter(db, settings))
+    waiting = await adhoc(api, {"sourceType": "OPERATIONAL", "operationalDataTypes": ["PLANS"]})
+    later = utcnow() + timedelta(days=29)
+    while await Retention(db, retention_days=28, now=lambda: later).step():
+        pass
+    assert (await api.get(f"dataexports/jobs/{done}")).status_code == 404
+    assert (await job(api, waiting))["status"] == "PENDING"
