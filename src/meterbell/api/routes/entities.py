@@ -3,6 +3,12 @@
 Every collection gets list / create / get / update / delete; singletons get GET and PUT.
 Entities that have event types but no m3ter path are served under the extension path
 `/organizations/{orgId}/extension/entities/{entity}` so a billing system can push them too.
+
+All of them live in one flat router. Its first route, `EntityDispatch`, finds the operation for
+a request with a dictionary lookup on (method, path); the documented routes after it are what
+OpenAPI shows, and what answers the requests the dispatcher leaves alone (a method a path does
+not support: 405; a path no entity has: 404), exactly as they always did. Without it a request
+was matched against each entity's pattern in turn: a fifth of the CPU of an update.
 """
 
 from __future__ import annotations
@@ -12,6 +18,9 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
 
 from meterbell.api.deps import CurrentOrg, JsonBody, QueryLists, StateDep, requested_page_size
 from meterbell.api.responses import JSONResponse
@@ -19,7 +28,79 @@ from meterbell.domain.catalog import EntitySpec, all_entities
 from meterbell.services import entities
 
 EXTENSION_PREFIX = "extension/entities"
+ORG_PREFIX = "/organizations/"
 Handler = Callable[..., Awaitable[Response]]
+_SELECTED = "meterbell.entity_route"
+
+
+class EntityDispatch(APIRoute):
+    """Matches every entity operation with one dictionary lookup, then runs that operation's
+    own route. It only claims requests a documented route would answer with that same route
+    (checked as routes are added); anything else falls through to the documented routes."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"{ORG_PREFIX}{{orgId}}/{{entityPath:path}}",
+            _never_called,
+            include_in_schema=False,
+            name="entity_dispatch",
+        )
+        # (method, path below /organizations/{orgId}/) -> route; items keyed by their base.
+        self._collections: dict[tuple[str, str], APIRoute] = {}
+        self._items: dict[tuple[str, str], APIRoute] = {}
+
+    def add(self, route: APIRoute, base: str, *, item: bool) -> None:
+        table = self._items if item else self._collections
+        for method in route.methods or ():
+            table.setdefault((method, base), route)
+
+    def check(self) -> None:
+        """A lookup picks the route the documented routes would: no path is both a collection
+        (or singleton) path and an item path of another entity."""
+        item_bases = {path for _, path in self._items}
+        shadowed = [path for _, path in self._collections if path.rpartition("/")[0] in item_bases]
+        if shadowed:
+            raise RuntimeError(f"entity paths {shadowed} overlap another entity's item path")
+
+    def lookup(self, scope: Scope) -> tuple[APIRoute, dict[str, str]] | None:
+        if scope["type"] != "http" or scope.get("root_path"):
+            return None  # (under a root path the documented routes do the matching)
+        path: str = scope["path"]
+        if not path.startswith(ORG_PREFIX):
+            return None
+        org_id, slash, rest = path[len(ORG_PREFIX) :].partition("/")
+        if not org_id or not slash:
+            return None
+        method: str = scope["method"]
+        route = self._collections.get((method, rest))
+        if route is not None:
+            return route, {"orgId": org_id}
+        base, slash, entity_id = rest.rpartition("/")
+        route = self._items.get((method, base)) if slash and entity_id else None
+        return None if route is None else (route, {"orgId": org_id, "id": entity_id})
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        found = self.lookup(scope)
+        if found is None:
+            return Match.NONE, {}
+        route, params = found
+        path_params = {**scope.get("path_params", {}), **params}
+        child = {"endpoint": route.endpoint, "path_params": path_params, _SELECTED: route}
+        return Match.FULL, child
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = scope.pop(_SELECTED, None)
+        if not isinstance(route, APIRoute):  # handle() without matches(): match now
+            found = self.lookup(scope)
+            assert found is not None, "EntityDispatch.handle called for a path it does not serve"
+            route, params = found
+            scope["path_params"] = {**scope.get("path_params", {}), **params}
+        scope["route"] = route
+        await route.app(scope, receive, send)
+
+
+async def _never_called() -> Response:
+    raise AssertionError("EntityDispatch runs the matched entity route, never its own endpoint")
 
 
 def _body_doc(spec: EntitySpec) -> dict[str, Any]:
@@ -54,30 +135,7 @@ def _collection_handlers(spec: EntitySpec) -> dict[str, Handler]:
     return {"list": list_, "create": create, "get": get, "update": update, "delete": delete}
 
 
-def _add_collection(router: APIRouter, base: str, spec: EntitySpec) -> None:
-    handlers = _collection_handlers(spec)
-    title = spec.title
-    router.add_api_route(base, handlers["list"], methods=["GET"], summary=f"List {title}s")
-    router.add_api_route(
-        base,
-        handlers["create"],
-        methods=["POST"],
-        summary=f"Create {title}",
-        openapi_extra=_body_doc(spec),
-    )
-    item = f"{base}/{{id}}"
-    router.add_api_route(item, handlers["get"], methods=["GET"], summary=f"Get {title}")
-    router.add_api_route(
-        item,
-        handlers["update"],
-        methods=["PUT"],
-        summary=f"Update {title}",
-        openapi_extra=_body_doc(spec),
-    )
-    router.add_api_route(item, handlers["delete"], methods=["DELETE"], summary=f"Delete {title}")
-
-
-def _add_singleton(router: APIRouter, base: str, spec: EntitySpec) -> None:
+def _singleton_handlers(spec: EntitySpec) -> dict[str, Handler]:
     async def get(org: CurrentOrg, state: StateDep) -> Response:
         return JSONResponse(await entities.get_singleton(state.db, org.org_id, spec))
 
@@ -86,23 +144,68 @@ def _add_singleton(router: APIRouter, base: str, spec: EntitySpec) -> None:
         state.events_written.set()
         return JSONResponse(entity)
 
-    router.add_api_route(base, get, methods=["GET"], summary=f"Get {spec.title}")
-    router.add_api_route(
-        base, put, methods=["PUT"], summary=f"Update {spec.title}", openapi_extra=_body_doc(spec)
-    )
+    return {"get": get, "put": put}
+
+
+class _EntityRoutes:
+    """Adds documented routes to the flat router and registers each with the dispatcher."""
+
+    def __init__(self) -> None:
+        self.router = APIRouter()
+        self.dispatch = EntityDispatch()
+        self.router.routes.append(self.dispatch)
+
+    def add(
+        self,
+        base: str,
+        handler: Handler,
+        method: str,
+        summary: str,
+        *,
+        tag: str,
+        item: bool = False,
+        body_of: EntitySpec | None = None,
+    ) -> None:
+        path = f"{ORG_PREFIX}{{orgId}}/{base}" + ("/{id}" if item else "")
+        self.router.add_api_route(
+            path,
+            handler,
+            methods=[method],
+            summary=summary,
+            tags=[tag],
+            response_class=JSONResponse,
+            openapi_extra=None if body_of is None else _body_doc(body_of),
+        )
+        route = self.router.routes[-1]
+        assert isinstance(route, APIRoute)
+        self.dispatch.add(route, base, item=item)
+
+    def collection(self, base: str, spec: EntitySpec, tag: str) -> None:
+        handlers, title = _collection_handlers(spec), spec.title
+        self.add(base, handlers["list"], "GET", f"List {title}s", tag=tag)
+        self.add(base, handlers["create"], "POST", f"Create {title}", tag=tag, body_of=spec)
+        self.add(base, handlers["get"], "GET", f"Get {title}", tag=tag, item=True)
+        self.add(
+            base, handlers["update"], "PUT", f"Update {title}", tag=tag, item=True, body_of=spec
+        )
+        self.add(base, handlers["delete"], "DELETE", f"Delete {title}", tag=tag, item=True)
+
+    def singleton(self, base: str, spec: EntitySpec, tag: str) -> None:
+        handlers = _singleton_handlers(spec)
+        self.add(base, handlers["get"], "GET", f"Get {spec.title}", tag=tag)
+        self.add(base, handlers["put"], "PUT", f"Update {spec.title}", tag=tag, body_of=spec)
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(prefix="/organizations/{orgId}")
+    routes = _EntityRoutes()
     for spec in all_entities():
         if spec.name == "organization":
             continue
-        base = f"/{spec.path}" if spec.path else f"/{EXTENSION_PREFIX}/{spec.name}"
+        base = spec.path or f"{EXTENSION_PREFIX}/{spec.name}"
         tag = spec.title if spec.path else "Extension entities"
-        sub = APIRouter(tags=[tag])
         if spec.singleton:
-            _add_singleton(sub, base, spec)
+            routes.singleton(base, spec, tag)
         else:
-            _add_collection(sub, base, spec)
-        router.include_router(sub)
-    return router
+            routes.collection(base, spec, tag)
+    routes.dispatch.check()
+    return routes.router
