@@ -41,289 +41,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
-import math
 import os
 import platform
 import random
-import resource
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import orjson
+from harness import (
+    DEFAULT_POSTGRES_URL,
+    Server,
+    cpu_use,
+    interrupt_on_sigterm,
+    new_event_loop,
+    parse_env,
+    percentile,
+    temporary_store,
+    wait_for_quiet,
+)
 
-MB_EXE = Path(sys.executable).parent / "meterbell"
-LOOPBACK = "127.0.0.1"
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-INITIAL_CREDENTIALS_FILE = "initial-credentials.json"
-START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 15.0
 REQUEST_TIMEOUT_S = 30.0
-POLL_INTERVAL_S = 0.05
-BIND_RETRIES = 3
 TOKEN_WARMUP = 200
-CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-# -- small helpers ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def percentile(sorted_values: list[float], pct: float) -> float:
-    """Nearest-rank percentile of an already sorted list (NaN when empty)."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), math.ceil(pct / 100 * len(sorted_values))))
-    return sorted_values[rank - 1]
-
-
-def process_cpu_s(pid: int, *, reaped_children: bool = False) -> float | None:
-    """User + system CPU seconds of a process, all threads (Linux /proc); None elsewhere.
-
-    With `reaped_children`, add the CPU of its children that exited and were waited for
-    (cutime + cstime): PostgreSQL's postmaster reaps every backend that a pool closes.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Fields after the parenthesised command name; utime, stime, cutime, cstime are 14..17.
-    fields = stat.rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])
-    if reaped_children:
-        ticks += int(fields[13]) + int(fields[14])
-    return ticks / CLK_TCK
-
-
-def machine_busy_s() -> float | None:
-    """CPU seconds all cores spent busy since boot (Linux /proc/stat); None elsewhere."""
-    try:
-        first = Path("/proc/stat").read_text().splitlines()[0].split()
-    except OSError:
-        return None
-    ticks = [int(value) for value in first[1:9]]  # user nice system idle iowait irq softirq steal
-    return (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK
-
-
-def wait_for_quiet(max_wait_s: float, threshold_cores: float = 0.25) -> float | None:
-    """Wait (up to `max_wait_s`) for a 1 s window in which the machine is nearly idle.
-
-    Returns the busy cores of the last window (None without /proc). On a shared machine this
-    keeps other people's work from landing in the measurement, or at least says it did.
-    """
-    deadline = time.monotonic() + max_wait_s
-    while True:
-        before = machine_busy_s()
-        time.sleep(1.0)
-        after = machine_busy_s()
-        if before is None or after is None:
-            return None
-        busy = after - before
-        if busy < threshold_cores or time.monotonic() >= deadline:
-            return busy
-
-
-def postgres_cpu_s() -> float | None:
-    """CPU seconds of every `postgres` process, including backends that already exited (all
-    databases: other work on the same server is included)."""
-    total = 0.0
-    try:
-        entries = list(Path("/proc").iterdir())
-    except OSError:
-        return None
-    for entry in entries:
-        if not entry.name.isdigit():
-            continue
-        try:
-            if (entry / "comm").read_text().strip() != "postgres":
-                continue
-        except OSError:
-            continue
-        total += process_cpu_s(int(entry.name), reaped_children=True) or 0.0
-    return total
-
-
-def own_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def require_loopback(url: str) -> None:
-    host = urlsplit(url).hostname
-    if host not in LOOPBACK_HOSTS:
-        raise SystemExit(f"refusing a non-loopback database host {host!r}: use 127.0.0.1")
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-def asyncpg_dsn(url: str) -> str:
-    """asyncpg wants `postgresql://`; accept SQLAlchemy's `postgresql+asyncpg://` too."""
-    scheme, _, rest = url.partition("://")
-    return f"postgresql://{rest}" if scheme.startswith("postgres") else url
-
-
-# -- the database (PostgreSQL only) ------------------------------------------------------------
-
-
-class TemporaryPostgres:
-    """A fresh database next to the one `admin_url` names; dropped (FORCE) on exit."""
-
-    def __init__(self, admin_url: str) -> None:
-        require_loopback(admin_url)
-        self.admin_url = admin_url
-        self.name = f"mb_bench_{secrets.token_hex(6)}"
-        self.url = with_database(admin_url, self.name)
-
-    async def _execute(self, sql: str) -> None:
-        import asyncpg  # type: ignore[import-untyped]  # only for --store postgres
-
-        conn = await asyncpg.connect(asyncpg_dsn(self.admin_url), timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    def __enter__(self) -> TemporaryPostgres:
-        asyncio.run(self._execute(f'CREATE DATABASE "{self.name}"'))
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        asyncio.run(self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
-
-
-# -- the server process -----------------------------------------------------------------------
-
-
-class Server:
-    """`meterbell serve` as a child process; stopped by its pid on exit, whatever happened."""
-
-    def __init__(
-        self,
-        data_dir: Path,
-        *,
-        database_url: str | None,
-        secret_key: str,
-        extra_env: dict[str, str],
-        serve_args: list[str],
-        name: str = "server",
-    ) -> None:
-        self.data_dir = data_dir
-        self.database_url = database_url
-        self.secret_key = secret_key
-        self.extra_env = extra_env
-        self.serve_args = serve_args
-        self.port = 0
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir.parent / f"{name}.log"
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MB_")}
-        env.update(
-            {
-                "MB_DATA_DIR": str(self.data_dir),
-                "MB_SECRET_KEY": self.secret_key,
-                "MB_HOST": LOOPBACK,
-                "MB_PORT": str(self.port),
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        if self.database_url:
-            env["MB_DATABASE_URL"] = self.database_url
-        env.update(self.extra_env)
-        return env
-
-    def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        for _ in range(BIND_RETRIES):
-            self.port = free_port()
-            with self.log_path.open("wb") as log:
-                self.process = subprocess.Popen(
-                    [
-                        str(MB_EXE),
-                        "serve",
-                        *("--host", LOOPBACK, "--port", str(self.port)),
-                        *self.serve_args,
-                    ],
-                    env=self._env(),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # our Ctrl-C reaches us; we stop the server
-                )
-            if self._wait_ready():
-                return
-            if "address already in use" not in self.output().lower():
-                break
-        raise RuntimeError(f"meterbell serve did not become ready:\n{self.output()[-4000:]}")
-
-    def _wait_ready(self) -> bool:
-        import urllib.error
-        import urllib.request
-
-        assert self.process is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False
-            with (
-                contextlib.suppress(urllib.error.URLError, OSError),
-                urllib.request.urlopen(f"{self.base_url}/ready", timeout=2) as response,
-            ):
-                if response.status == 200:
-                    return True
-            time.sleep(POLL_INTERVAL_S)
-        self.stop()
-        raise RuntimeError(f"/ready did not answer within {START_TIMEOUT_S}s:\n{self.output()}")
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def credentials(self) -> dict[str, str]:
-        data: dict[str, str] = json.loads((self.data_dir / INITIAL_CREDENTIALS_FILE).read_text())
-        return data
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(STOP_TIMEOUT_S)
 
 
 # -- measurements -----------------------------------------------------------------------------
@@ -396,11 +143,6 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def servers_cpu_s(pids: list[int]) -> float | None:
-    values = [process_cpu_s(pid) for pid in pids]
-    return None if None in values else sum(v for v in values if v is not None)
-
-
 @dataclass(frozen=True)
 class Meter:
     """What a phase measures besides latency: the server processes, and PostgreSQL's."""
@@ -411,23 +153,13 @@ class Meter:
 
 @contextlib.contextmanager
 def measuring(result: Result, meter: Meter) -> Iterator[None]:
-    postgres_before = postgres_cpu_s() if meter.with_postgres else None
-    server_before = servers_cpu_s(meter.server_pids)
-    busy_before = machine_busy_s()
-    client_before = own_cpu_s()
-    started = time.perf_counter()
-    yield
-    result.elapsed_s = time.perf_counter() - started
-    result.client_cpu_s = own_cpu_s() - client_before
-    server_after = servers_cpu_s(meter.server_pids)
-    busy_after = machine_busy_s()
-    postgres_after = postgres_cpu_s() if meter.with_postgres else None
-    if postgres_before is not None and postgres_after is not None:
-        result.postgres_cpu_s = postgres_after - postgres_before
-    if server_before is not None and server_after is not None:
-        result.server_cpu_s = server_after - server_before
-    if busy_before is not None and busy_after is not None:
-        result.machine_busy_s = busy_after - busy_before
+    with cpu_use(meter.server_pids, postgres=meter.with_postgres) as use:
+        yield
+    result.elapsed_s = use.elapsed_s
+    result.client_cpu_s = use.client_s
+    result.server_cpu_s = use.server_s
+    result.machine_busy_s = use.machine_busy_s
+    result.postgres_cpu_s = use.postgres_s
 
 
 class Client:
@@ -558,11 +290,10 @@ async def run_benchmark(
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, json_serialize=lambda v: orjson.dumps(v).decode()
     ) as session:
-        client = Client(session, server.base_url, creds["orgId"])
+        client = Client(session, server.base_url, creds.org_id)
         # Concurrent client i talks to server process i mod P (one process unless --processes).
-        clients = [client] + [Client(session, srv.base_url, creds["orgId"]) for srv in servers[1:]]
-        basic = base64.b64encode(f"{creds['clientId']}:{creds['clientSecret']}".encode())
-        basic_headers = {"Authorization": f"Basic {basic.decode()}"}
+        clients = [client] + [Client(session, srv.base_url, creds.org_id) for srv in servers[1:]]
+        basic_headers = {"Authorization": creds.basic_auth}
         token_body = {"grant_type": "client_credentials"}
 
         async def health() -> tuple[int, Any, float]:
@@ -826,12 +557,10 @@ def parse_args(argv: list[str] | None = None) -> Options:
     args = parser.parse_args(argv)
     if min(args.concurrency, args.token_requests, args.processes) < 1 or args.seconds <= 0:
         parser.error("--concurrency, --seconds, --token-requests, --processes must be positive")
-    server_env = {}
-    for item in args.server_env:
-        key, sep, value = item.partition("=")
-        if not sep:
-            parser.error(f"--server-env wants KEY=VALUE, got {item!r}")
-        server_env[key] = value
+    try:
+        server_env = parse_env(args.server_env)
+    except ValueError as exc:
+        parser.error(str(exc))
     return Options(
         store=args.store,
         seconds=args.seconds,
@@ -850,27 +579,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
 
 
-def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop  # a cheaper client loop leaves more CPU to the server
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    interrupt_on_sigterm()
     idle_before = wait_for_quiet(opts.wait_quiet) if opts.wait_quiet > 0 else None
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mb-bench-")))
-        database_url = None
-        if opts.store == "postgres":
-            database_url = stack.enter_context(TemporaryPostgres(opts.postgres_url)).url
+        database_url = stack.enter_context(temporary_store(opts.store, opts.postgres_url))
         # Process 0 runs the workers (and creates the first organization); any others serve the
         # API only, on the same store with the same secret key (cluster mode's shape).
         secret_key = "benchmark-" + secrets.token_hex(16)
@@ -880,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
                 tmp / "data",
                 database_url=database_url,
                 secret_key=secret_key,
-                extra_env=opts.server_env,
+                env=opts.server_env,
                 serve_args=opts.serve_args
                 + (["--no-workers"] if index and "--no-workers" not in opts.serve_args else []),
                 name=f"server-{index}",
@@ -894,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
                 return await run_benchmark(servers, opts, idle_before)
 
         try:
-            with asyncio.Runner(loop_factory=_new_loop) as runner:
+            with asyncio.Runner(loop_factory=new_event_loop) as runner:
                 report = runner.run(bounded())
         except Exception:
             for server in servers:

@@ -32,195 +32,40 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import math
 import os
 import platform
-import resource
 import secrets
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import orjson
+from harness import (
+    DEFAULT_POSTGRES_URL,
+    Server,
+    cpu_use,
+    interrupt_on_sigterm,
+    new_event_loop,
+    parse_env,
+    percentile,
+    temporary_store,
+    wait_for_quiet,
+)
 
 BATCH = 1000
 ACCOUNTS = 100
 USERS = 50
 METER_CODE = "api_calls"
 REQUEST_TIMEOUT_S = 60.0
-
-
-# -- machine, processes and the temporary database ----------------------------------------------
-
-MB_EXE = Path(sys.executable).parent / "meterbell"
-LOOPBACK = "127.0.0.1"
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 15.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def percentile(sorted_values: list[float], pct: float) -> float:
-    """Nearest-rank percentile of an already sorted list (NaN when empty)."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, min(len(sorted_values), math.ceil(pct / 100 * len(sorted_values))))
-    return sorted_values[rank - 1]
-
-
-def process_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of a process, all threads (Linux /proc); None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def machine_busy_s() -> float | None:
-    """CPU seconds all cores spent busy since boot (Linux /proc/stat); None elsewhere."""
-    try:
-        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
-    except OSError:
-        return None
-    return (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK
-
-
-def own_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def wait_for_quiet(max_wait_s: float, threshold_cores: float = 0.25) -> float | None:
-    """Wait (up to `max_wait_s`) for a 1 s window in which the machine is nearly idle; the
-    busy cores of the last window (None without /proc)."""
-    deadline = time.monotonic() + max_wait_s
-    while True:
-        before = machine_busy_s()
-        time.sleep(1.0)
-        after = machine_busy_s()
-        if before is None or after is None:
-            return None
-        if after - before < threshold_cores or time.monotonic() >= deadline:
-            return after - before
-
-
-class TemporaryPostgres:
-    """A fresh database next to the one `admin_url` names (loopback only); dropped on exit."""
-
-    def __init__(self, admin_url: str) -> None:
-        parts = urlsplit(admin_url)
-        if parts.hostname not in ("127.0.0.1", "::1", "localhost"):
-            raise SystemExit(f"refusing a non-loopback database host {parts.hostname!r}")
-        self.admin_url = admin_url
-        self.name = f"mb_ingest_bench_{secrets.token_hex(6)}"
-        self.url = urlunsplit(parts._replace(path=f"/{self.name}"))
-
-    async def _execute(self, sql: str) -> None:
-        import asyncpg  # type: ignore[import-untyped]  # only for --store postgres
-
-        conn = await asyncpg.connect(self.admin_url, timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    def __enter__(self) -> TemporaryPostgres:
-        asyncio.run(self._execute(f'CREATE DATABASE "{self.name}"'))
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        asyncio.run(self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
-
-
-class Server:
-    """`meterbell serve` (API and workers) as a child process, stopped by its pid."""
-
-    def __init__(self, data_dir: Path, database_url: str | None, env: dict[str, str]) -> None:
-        self.data_dir = data_dir
-        self.database_url = database_url
-        self.extra_env = env
-        self.port = free_port()
-        self.log_path = data_dir.parent / "server.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MB_")}
-        env.update(MB_DATA_DIR=str(self.data_dir), MB_SECRET_KEY=secrets.token_hex(16))
-        if self.database_url:
-            env["MB_DATABASE_URL"] = self.database_url
-        env.update(self.extra_env)
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [str(MB_EXE), "serve", "--host", LOOPBACK, "--port", str(self.port)],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline and self.process.poll() is None:
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(f"{self.base_url}/ready", timeout=2) as response,
-            ):
-                if response.status == 200:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError(f"meterbell serve did not become ready:\n{self.output()[-4000:]}")
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def credentials(self) -> dict[str, str]:
-        data: dict[str, str] = json.loads((self.data_dir / "initial-credentials.json").read_text())
-        return data
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(STOP_TIMEOUT_S)
 
 
 # -- what is sent -------------------------------------------------------------------------------
@@ -437,16 +282,13 @@ class Load:
 
 @contextlib.contextmanager
 def measuring(phase: Phase, pid: int) -> Any:
-    server_before, busy_before, client_before = process_cpu_s(pid), machine_busy_s(), own_cpu_s()
-    phase.started = time.perf_counter()
-    yield
-    phase.elapsed_s = time.perf_counter() - phase.started
-    phase.client_cpu_s = own_cpu_s() - client_before
-    server_after, busy_after = process_cpu_s(pid), machine_busy_s()
-    if server_before is not None and server_after is not None:
-        phase.server_cpu_s = server_after - server_before
-    if busy_before is not None and busy_after is not None:
-        phase.machine_busy_s = busy_after - busy_before
+    with cpu_use([pid]) as use:
+        phase.started = use.started
+        yield
+    phase.elapsed_s = use.elapsed_s
+    phase.client_cpu_s = use.client_s
+    phase.server_cpu_s = use.server_s
+    phase.machine_busy_s = use.machine_busy_s
 
 
 async def saturate(load: Load, clients: int, deadline: float, phase: Phase | None) -> None:
@@ -508,19 +350,12 @@ class Options:
 
 async def setup(session: aiohttp.ClientSession, server: Server) -> tuple[str, str]:
     """(org id, token), with the meter created."""
-    creds = server.credentials()
-    basic = base64.b64encode(f"{creds['clientId']}:{creds['clientSecret']}".encode()).decode()
-    async with session.post(
-        f"{server.base_url}/oauth/token",
-        json={"grant_type": "client_credentials"},
-        headers={"Authorization": f"Basic {basic}"},
-    ) as response:
-        token = (await response.json())["access_token"]
-    url = f"{server.base_url}/organizations/{creds['orgId']}/meters"
-    async with session.post(url, json=METER, headers={"Authorization": f"Bearer {token}"}) as r:
+    token = await asyncio.to_thread(server.token)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with session.post(server.org_url("meters"), json=METER, headers=headers) as r:
         if r.status != 200:
             raise RuntimeError(f"meter create failed: {r.status} {await r.text()}")
-    return creds["orgId"], token
+    return server.credentials().org_id, token
 
 
 async def measured(
@@ -701,12 +536,10 @@ def parse_args(argv: list[str] | None = None) -> Options:
     paced_rates = args.paced_rate or [10_000.0, 15_000.0]
     if args.concurrency < 1 or args.seconds <= 0 or min(paced_rates) <= 0:
         parser.error("--concurrency, --seconds and --paced-rate must be positive")
-    server_env = {}
-    for item in args.server_env:
-        key, sep, value = item.partition("=")
-        if not sep:
-            parser.error(f"--server-env wants KEY=VALUE, got {item!r}")
-        server_env[key] = value
+    try:
+        server_env = parse_env(args.server_env)
+    except ValueError as exc:
+        parser.error(str(exc))
     return Options(
         store=args.store,
         seconds=args.seconds,
@@ -723,28 +556,14 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
 
 
-def _raise_interrupt(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop  # a cheaper client loop leaves more CPU to the server
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
 def main(argv: list[str] | None = None) -> int:
     opts = parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    interrupt_on_sigterm()
     busy_before = wait_for_quiet(opts.wait_quiet) if opts.wait_quiet > 0 else None
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mb-ingest-bench-")))
-        database_url = None
-        if opts.store == "postgres":
-            database_url = stack.enter_context(TemporaryPostgres(opts.postgres_url)).url
-        server = Server(tmp / "data", database_url, opts.server_env)
+        database_url = stack.enter_context(temporary_store(opts.store, opts.postgres_url))
+        server = Server(tmp / "data", database_url=database_url, env=opts.server_env)
         stack.callback(server.stop)
         server.start()
         print(f"server pid {server.pid} (e.g. for py-spy)", file=sys.stderr, flush=True)
@@ -755,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
                 return await run_benchmark(server, store, opts)
 
         try:
-            with asyncio.Runner(loop_factory=_new_loop) as runner:
+            with asyncio.Runner(loop_factory=new_event_loop) as runner:
                 report = runner.run(bounded())
             report["machine"]["busy_cores_before_start"] = busy_before
         except Exception:
