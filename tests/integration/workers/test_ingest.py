@@ -43,13 +43,18 @@ async def test_a_valid_measurement_is_stored_with_its_derived_fields(
     assert row.ets.replace(tzinfo=UTC) == datetime(2026, 11, 20, 11, tzinfo=UTC)
     assert row.fields == {"user": "ada", "requests": 4, "bytes": 1000, "bytesPerRequest": 250.0}
     assert await failures(api) == []
-    assert await stored_at(db, datetime(2026, 11, 20, 10, tzinfo=UTC)) == [item["uid"]]
+    assert await stored_at(db, api.org_id, datetime(2026, 11, 20, 10, tzinfo=UTC)) == [item["uid"]]
 
 
-async def stored_at(db: Database, ts: datetime) -> list[str]:
-    """Uids of measurements at exactly `ts`, compared by the store (as exports will query)."""
+async def stored_at(db: Database, org_id: str, ts: datetime) -> list[str]:
+    """Uids of the organization's measurements at exactly `ts`, compared by the store (as
+    exports query)."""
     async with db.read() as conn:
-        rows = await conn.execute(select(measurements.c.uid).where(measurements.c.ts == ts))
+        rows = await conn.execute(
+            select(measurements.c.uid).where(
+                (measurements.c.org_id == org_id) & (measurements.c.ts == ts)
+            )
+        )
         return list(rows.scalars())
 
 
