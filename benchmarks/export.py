@@ -38,7 +38,6 @@ import math
 import os
 import platform
 import resource
-import secrets
 import sqlite3
 import statistics
 import subprocess
@@ -51,7 +50,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from harness import TemporaryPostgres
 
 ACCOUNTS = 1000
 USERS = 50
@@ -91,34 +91,6 @@ class Store:
     org_id: str
     meter_id: str
     rows: int
-
-
-class TemporaryPostgres:
-    """A fresh database next to the one `admin_url` names (loopback only); dropped on exit."""
-
-    def __init__(self, admin_url: str) -> None:
-        parts = urlsplit(admin_url.replace("+asyncpg", ""))
-        if parts.hostname not in ("127.0.0.1", "::1", "localhost"):
-            raise SystemExit(f"refusing a non-loopback database host {parts.hostname!r}")
-        self.admin_url = parts.geturl()
-        self.name = f"mb_export_bench_{secrets.token_hex(6)}"
-        self.url = urlunsplit(parts._replace(path=f"/{self.name}"))
-
-    async def _execute(self, sql: str) -> None:
-        import asyncpg  # type: ignore[import-untyped]  # only for PostgreSQL
-
-        conn = await asyncpg.connect(self.admin_url, timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    def __enter__(self) -> TemporaryPostgres:
-        asyncio.run(self._execute(f'CREATE DATABASE "{self.name}"'))
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        asyncio.run(self._execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
 
 
 def measurement(org_id: str, meter_id: str, accounts: list[str], i: int, step: int) -> Any:
@@ -381,7 +353,9 @@ def built_store(opts: Options, rows: int, stack: ExitStack) -> tuple[Store, floa
 
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mb-export-bench-")))
     if opts.postgres_url:
-        url = async_driver_url(stack.enter_context(TemporaryPostgres(opts.postgres_url)).url)
+        url = async_driver_url(
+            stack.enter_context(TemporaryPostgres(opts.postgres_url, prefix="mb_export_bench")).url
+        )
     else:
         url = f"sqlite+aiosqlite:///{tmp / 'meterbell.db'}"
     started = time.perf_counter()
