@@ -51,6 +51,16 @@ def _check_codes(meter: Mapping[str, Any]) -> None:
             seen[code] = where
 
 
+def field_codes(meter: Mapping[str, Any]) -> list[str]:
+    """Codes of the meter's data fields, then of its derived fields, in meter order."""
+    return [
+        str(field["code"])
+        for key in ("dataFields", "derivedFields")
+        for field in _fields(meter, key)
+        if isinstance(field, Mapping) and "code" in field
+    ]
+
+
 def data_field_types(meter: Mapping[str, Any]) -> dict[str, str]:
     """`{code: type}` of the meter's data fields, as derived field calculations see them."""
     return {str(f["code"]): calc_type(str(f["category"])) for f in _fields(meter, "dataFields")}

@@ -27,6 +27,7 @@ from meterbell.domain.exports.jobs import (
 from meterbell.domain.exports.requests import checked_adhoc, checked_destination, checked_schedule
 from meterbell.domain.exports.timing import next_run
 from meterbell.domain.listing import FieldFilter, id_filters, split_values
+from meterbell.domain.meters import field_codes
 from meterbell.domain.pagination import Page, continue_before, encode_next_token
 from meterbell.services import versioned
 from meterbell.services.versioned import Document, Kind
@@ -106,15 +107,6 @@ async def _owned(
     return found
 
 
-def _meter_field_codes(meter: Mapping[str, Any]) -> list[str]:
-    return [
-        str(f.get("code"))
-        for key in ("dataFields", "derivedFields")
-        for f in meter.get(key) or []
-        if isinstance(f, Mapping)
-    ]
-
-
 def _field_references(selection: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """(where, meterId, fieldCode) of every field the selection names."""
     references = []
@@ -136,7 +128,7 @@ async def _check_references(conn: AsyncConnection, org_id: str, selection: Docum
     if missing := sorted(meter_ids - set(meters)):
         raise InvalidRequest(f"No meter {', '.join(missing)} in this organization")
     for where, meter_id, code in references:
-        codes = _meter_field_codes(meters[meter_id])
+        codes = field_codes(meters[meter_id])
         if code not in codes:
             raise InvalidRequest(
                 f"'{where}.fieldCode': meter {meter_id} has no field '{code}' (its fields: "
@@ -380,6 +372,7 @@ async def file_to_download(
     resource = f"{org_id}/dataexports/{job_id}/{name}"
     signer.check(resource, link.get("expires", ""), link.get("signature", ""), now)
     job = await _job(db, org_id, job_id)
+    # A link given just before the 24-hour cut-off still works for its whole lifetime.
     for file in _downloadable(job, now - DOWNLOAD_LIFETIME):
         if file["name"] == name:
             return _local_copy(exports_dir, job, file)

@@ -33,6 +33,7 @@ from meterbell.domain.exports.operational import (
     source_columns,
     source_rows,
 )
+from meterbell.domain.meters import field_codes
 from meterbell.store import entities as document_store
 from meterbell.store.db import Database
 from meterbell.store.exports import JobRow
@@ -104,24 +105,15 @@ async def _write_job_files(database_url: str, job: JobRow, work_dir: Path) -> li
 # Usage
 
 
-async def _codes(conn: AsyncConnection, org_id: str, entity_type: str) -> dict[str, Any]:
+async def _documents_by_id(conn: AsyncConnection, org_id: str, entity_type: str) -> dict[str, Any]:
     """id → document of every entity of a type in the organization."""
     documents = await document_store.documents_of_orgs(conn, entity_type, [org_id])
     return {str(document["id"]): document for _, document in documents}
 
 
-def _meter_fields(meter: Mapping[str, Any]) -> list[str]:
-    return [
-        str(field["code"])
-        for key in ("dataFields", "derivedFields")
-        for field in meter.get(key) or []
-        if isinstance(field, Mapping) and "code" in field
-    ]
-
-
 def _window(spec: Mapping[str, Any], key: str) -> datetime | None:
     value = spec.get(key)
-    return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00"))) if value else None
+    return as_utc(datetime.fromisoformat(value)) if value else None
 
 
 # A chunk of selected measurements, column by column (one value per measurement in each):
@@ -254,17 +246,17 @@ async def _write_aggregated(conn: AsyncConnection, job: JobRow, out_path: Path) 
 
 async def _write_raw(conn: AsyncConnection, job: JobRow, out_path: Path) -> GzipFile:
     spec = job.spec
-    meters = await _codes(conn, job.org_id, "meter")
-    accounts = await _codes(conn, job.org_id, "account")
+    meters = await _documents_by_id(conn, job.org_id, "meter")
+    accounts = await _documents_by_id(conn, job.org_id, "account")
     chosen = [meters[m] for m in spec.get("meterIds") or sorted(meters) if m in meters]
-    field_codes = list(dict.fromkeys(code for meter in chosen for code in _meter_fields(meter)))
-    out = GzipFile(out_path, [*RAW_COLUMNS, *field_codes], str(spec.get("exportFileFormat", "CSV")))
+    codes = list(dict.fromkeys(code for meter in chosen for code in field_codes(meter)))
+    out = GzipFile(out_path, [*RAW_COLUMNS, *codes], str(spec.get("exportFileFormat", "CSV")))
     meter_codes = {i: m.get("code") for i, m in meters.items()}
     account_codes = {i: a.get("code") for i, a in accounts.items()}
     columns = measurements.c
     wanted = (columns.uid, _file_timestamp(conn, columns.ts), _file_timestamp(conn, columns.ets))
     async for chunk in _selected(conn, job.org_id, spec, wanted):
-        out.write(_raw_rows(chunk, meter_codes, account_codes, field_codes))
+        out.write(_raw_rows(chunk, meter_codes, account_codes, codes))
     return out
 
 
@@ -313,4 +305,4 @@ def _modified_since(document: Mapping[str, Any], since: datetime) -> bool:
     modified = document.get("dtLastModified")
     if not isinstance(modified, str):
         return True
-    return as_utc(datetime.fromisoformat(modified.replace("Z", "+00:00"))) >= since
+    return as_utc(datetime.fromisoformat(modified)) >= since

@@ -221,7 +221,7 @@ class Exporter:
         key = export_file_key(
             prefix=destination.get("prefix"),
             org_id=job.org_id,
-            when=as_utc(datetime.fromisoformat(str(job.spec["runAt"]).replace("Z", "+00:00"))),
+            when=as_utc(datetime.fromisoformat(str(job.spec["runAt"]))),
             data_type=file.type,
             job_id=job.id,
             file_format=str(job.spec.get("exportFileFormat", "CSV")),

@@ -8,19 +8,20 @@ import asyncio
 import os
 from datetime import timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 
 from meterbell.config import Settings
 from meterbell.domain.clock import utcnow
 from meterbell.domain.download_links import DownloadSigner
-from meterbell.domain.errors import Conflict
+from meterbell.domain.errors import Conflict, Forbidden
 from meterbell.services import exports
 from meterbell.store import exports as export_store
 from meterbell.store.db import Database
 from meterbell.store.export_storage import ExportStorage
 from meterbell.workers.retention import Retention
-from tests.conftest import OrgApi
+from tests.conftest import TEST_SECRET_KEY, OrgApi
 from tests.exporting import (
     add_measurements,
     at,
@@ -187,6 +188,13 @@ async def test_download_links_expire_and_cannot_be_forged(
     assert (await api.client.get(forged)).status_code == 403
     other_job = url.replace(job_id, "00000000-0000-0000-0000-000000000000")
     assert (await api.client.get(other_job)).status_code == 403
+    name = body["files"][0]["name"]
+    link = dict(parse_qsl(url.split("?", 1)[1]))
+    with pytest.raises(Forbidden, match="expired"):
+        await exports.file_to_download(
+            db, DownloadSigner(TEST_SECRET_KEY), settings.exports_dir, api.org_id, job_id,
+            name, link, utcnow() + timedelta(minutes=15, seconds=1),
+        )  # fmt: skip
 
 
 async def test_kept_files_and_downloads_end_after_a_day(
