@@ -8,7 +8,7 @@ import gzip
 import io
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -93,9 +93,14 @@ def meter(code: str = "calls") -> dict[str, Any]:
 
 
 async def add_measurements(
-    db: Database, org_id: str, meter_id: str, rows: list[tuple[str, str, dict[str, Any]]]
+    db: Database,
+    org_id: str,
+    meter_id: str,
+    rows: list[tuple[str, str, dict[str, Any]]],
+    ets: Sequence[str | None] = (),
 ) -> None:
-    """Measurements of `meter_id` as the ingest validator stores them: (account id, ts, fields)."""
+    """Measurements of `meter_id` as the ingest validator stores them: (account id, ts, fields),
+    in this order, the i-th with the `ets` ets[i] (none if not given)."""
     now = utcnow()
     async with db.write() as conn:
         await ingest_store.insert_measurements(
@@ -107,7 +112,7 @@ async def add_measurements(
                     "account_id": account_id,
                     "uid": f"u{index}-{uuid.uuid4().hex[:6]}",
                     "ts": at(ts),
-                    "ets": None,
+                    "ets": at(ets[index]) if index < len(ets) and ets[index] else None,
                     "received_at": now,
                     "fields": fields,
                 }

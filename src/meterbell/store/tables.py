@@ -214,6 +214,8 @@ measurements = Table(
     # {code: value} of the meter's data fields and of the derived fields computed at ingest.
     Column("fields", Json, nullable=False),
     Index("ix_measurements_org_meter_account_ts", "org_id", "meter_id", "account_id", "ts"),
+    # Usage exports read measurements in time order (workers/export_writer.py).
+    Index("ix_measurements_org_ts", "org_id", "ts", "seq"),
 )
 
 measurement_uids = Table(

@@ -7,13 +7,14 @@ delivers webhooks: the two only share the GIL.
 
 Speed: the raw export is a hot path (benchmarks/export.py). Chunks are handled column by
 column with no Python code per value: the `fields` JSON of a whole chunk is decoded by one
-orjson call, and SQLite hands over its timestamps already as the file encoder writes them.
+orjson call, and SQLite's timestamp texts are rewritten as the file encoder writes them, a
+chunk at a time. Rows are read in the order of an index that follows the table's own.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import compress, repeat
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, String, Text, cast, func, select
+from sqlalchemy import ColumnElement, String, Text, cast, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult
 
 from meterbell.domain.clock import as_utc
@@ -73,6 +74,12 @@ class GzipFile:
             self._handle.write(self._encoder.compress(self._encoder.encode(rows)))
             self.rows += len(rows)
 
+    def write_columns(self, columns: Sequence[Sequence[object]]) -> None:
+        """Rows given column by column (see `FileEncoder.encode_columns`)."""
+        if columns[0]:
+            self._handle.write(self._encoder.compress(self._encoder.encode_columns(columns)))
+            self.rows += len(columns[0])
+
     def close(self, name: str, file_type: str) -> WrittenFile:
         self._handle.write(self._encoder.finish())
         self._handle.close()
@@ -116,21 +123,32 @@ def _window(spec: Mapping[str, Any], key: str) -> datetime | None:
     return as_utc(datetime.fromisoformat(value)) if value else None
 
 
+def _as_they_are(values: Sequence[Any]) -> Sequence[Any]:
+    return values
+
+
 # A chunk of selected measurements, column by column (one value per measurement in each):
 # meter ids, account ids, the columns the caller asked for, then the decoded `fields`.
 Columns = list[Sequence[Any]]
 
 
-def _file_timestamp(conn: AsyncConnection, column: ColumnElement[datetime]) -> ColumnElement[Any]:
-    """A timestamp column, to hand to the file encoder as it comes. SQLite keeps the text
-    `2026-03-01 10:00:00.250000` (UTC): the database rewrites it as the encoder writes a
-    datetime (ISO-8601 with `Z`, microseconds only when not zero), far cheaper than parsing and
-    encoding it again. PostgreSQL's datetimes are decoded cheaply, and its `to_char` would
-    cost the server more than encoding them costs here."""
-    if conn.dialect.name != "sqlite":
-        return column
-    text = func.replace(column, " ", "T", type_=String) + "Z"
-    return func.replace(text, ".000000Z", "Z", type_=String)
+def _stored_timestamp(conn: AsyncConnection, column: ColumnElement[datetime]) -> ColumnElement[Any]:
+    """A timestamp column as the store keeps it: on SQLite the text `2026-03-01 10:00:00.250000`
+    (UTC), left undecoded for `_iso_texts`; PostgreSQL's datetimes are decoded cheaply, and its
+    `to_char` would cost the server more than encoding them costs here."""
+    return type_coerce(column, String) if conn.dialect.name == "sqlite" else column
+
+
+def _iso_texts(stored: Sequence[str | None]) -> Sequence[str | None]:
+    """SQLite's stored timestamps (see `_stored_timestamp`) as the file encoder writes a UTC
+    datetime: ISO-8601 ending in `Z`, microseconds only when not zero. Rewritten for a whole
+    chunk at once, with no Python code per value: a fifth of what parsing the texts as
+    datetimes costs, or what SQLite's own `replace` takes per row."""
+    joined = "Z\0".join(map(str, stored)) + "Z"
+    texts = joined.replace(" ", "T").replace(".000000Z", "Z").split("\0")
+    if None not in stored:
+        return texts
+    return [None if value is None else text for value, text in zip(stored, texts, strict=True)]
 
 
 async def _measurement_rows(
@@ -140,7 +158,9 @@ async def _measurement_rows(
     wanted: Sequence[ColumnElement[Any]],
 ) -> AsyncResult[Any]:
     """The selected measurements' meter id, account id, `wanted` columns and `fields` (as JSON
-    text), streamed in (meter, account, ts) order — the index's."""
+    text), streamed in time order (ts, then ingest order), as `ix_measurements_org_ts` holds
+    them: measurements mostly arrive in time order, so this reads the table nearly in its own
+    order, where (meter, account, ts) order made a random lookup of every row."""
     columns = measurements.c
     statement = select(
         columns.meter_id, columns.account_id, *wanted, cast(columns.fields, Text)
@@ -153,7 +173,7 @@ async def _measurement_rows(
         statement = statement.where(columns.meter_id.in_(spec["meterIds"]))
     if spec.get("accountIds"):
         statement = statement.where(columns.account_id.in_(spec["accountIds"]))
-    statement = statement.order_by(columns.meter_id, columns.account_id, columns.ts, columns.seq)
+    statement = statement.order_by(columns.ts, columns.seq)
     result: AsyncResult[Any] = await conn.stream(statement.execution_options(yield_per=CHUNK_ROWS))
     return result
 
@@ -201,26 +221,25 @@ async def _selected(
         yield _filtered(columns, checks) if checks else columns
 
 
-def _raw_rows(
+def _raw_columns(
     columns: Columns,
     meter_codes: Mapping[str, Any],
     account_codes: Mapping[str, Any],
     field_codes: Sequence[str],
-) -> list[tuple[object, ...]]:
-    """A raw export's rows (RAW_COLUMNS, then the value of each field, None when missing) from
-    a chunk selected with (uid, ts, ets), built column by column: no Python code per value."""
+    timestamps: Callable[[Sequence[Any]], Sequence[Any]],
+) -> list[Sequence[object]]:
+    """A raw export's columns (RAW_COLUMNS, then the value of each field, None when missing)
+    from a chunk selected with (uid, ts, ets), the two timestamp columns passed through
+    `timestamps`: no Python code per value."""
     meter_ids, account_ids, uids, ts, ets, fields = columns
-    return list(
-        zip(
-            uids,
-            map(meter_codes.get, meter_ids, meter_ids),
-            map(account_codes.get, account_ids, account_ids),
-            ts,
-            ets,
-            *(map(dict.get, fields, repeat(code)) for code in field_codes),
-            strict=True,
-        )
-    )
+    return [
+        uids,
+        list(map(meter_codes.get, meter_ids, meter_ids)),
+        list(map(account_codes.get, account_ids, account_ids)),
+        timestamps(ts),
+        timestamps(ets),
+        *(list(map(dict.get, fields, repeat(code))) for code in field_codes),
+    ]
 
 
 async def _write_aggregated(conn: AsyncConnection, job: JobRow, out_path: Path) -> GzipFile:
@@ -254,9 +273,14 @@ async def _write_raw(conn: AsyncConnection, job: JobRow, out_path: Path) -> Gzip
     meter_codes = {i: m.get("code") for i, m in meters.items()}
     account_codes = {i: a.get("code") for i, a in accounts.items()}
     columns = measurements.c
-    wanted = (columns.uid, _file_timestamp(conn, columns.ts), _file_timestamp(conn, columns.ets))
+    wanted = (
+        columns.uid,
+        _stored_timestamp(conn, columns.ts),
+        _stored_timestamp(conn, columns.ets),
+    )
+    timestamps = _iso_texts if conn.dialect.name == "sqlite" else _as_they_are
     async for chunk in _selected(conn, job.org_id, spec, wanted):
-        out.write(_raw_rows(chunk, meter_codes, account_codes, codes))
+        out.write_columns(_raw_columns(chunk, meter_codes, account_codes, codes, timestamps))
     return out
 
 

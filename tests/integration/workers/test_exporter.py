@@ -93,6 +93,42 @@ async def test_raw_usage_csv_is_kept_for_download(
     assert list(rows[0])[:5] == ["uid", "meter", "account", "ts", "ets"]
 
 
+@pytest.mark.parametrize("file_format", ["CSV", "JSONL"])
+async def test_raw_rows_come_in_time_order_with_exact_timestamps(
+    api: OrgApi, db: Database, settings: Settings, file_format: str
+) -> None:
+    calls = await created(api, "meters", meter())
+    acme = await created(
+        api, "accounts", {"name": "Acme", "code": "acme", "emailAddress": "a@example.com"}
+    )
+    await add_measurements(
+        db,
+        api.org_id,
+        calls["id"],
+        [
+            (acme["id"], "2026-03-02T08:00:00.250000", {"requests": 3}),
+            (acme["id"], "2026-03-01T10:00:00", {"requests": 1}),
+            (acme["id"], "2026-03-02T08:00:00.250000", {"requests": 4}),
+            (acme["id"], "2026-03-01T12:30:00.000001", {"requests": 2}),
+        ],
+        ets=[None, "2026-03-01T09:59:59.5", None, "2026-03-01T12:00:00"],
+    )
+    job_id = await adhoc(api, {"sourceType": "USAGE", "exportFileFormat": file_format, **WINDOW})
+    await run_jobs(exporter(db, settings))
+    assert (await job(api, job_id))["status"] == "SUCCEEDED"
+    [data] = (await download(api, job_id)).values()
+    rows = parse(data, file_format)
+    missing = "" if file_format == "CSV" else None
+    requests = [str(row["requests"]) for row in rows]
+    # Time order; the two measurements at the same instant in the order they were stored.
+    assert [(row["ts"], row["ets"], n) for row, n in zip(rows, requests, strict=True)] == [
+        ("2026-03-01T10:00:00Z", "2026-03-01T09:59:59.500000Z", "1"),
+        ("2026-03-01T12:30:00.000001Z", "2026-03-01T12:00:00Z", "2"),
+        ("2026-03-02T08:00:00.250000Z", missing, "3"),
+        ("2026-03-02T08:00:00.250000Z", missing, "4"),
+    ]
+
+
 async def test_aggregated_usage_by_account_and_day_in_jsonl(
     api: OrgApi, db: Database, settings: Settings
 ) -> None:

@@ -24,20 +24,20 @@ bytes, only slower.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, time
 from typing import cast
 
 import orjson
+from isal import isal_zlib
 
 from meterbell.domain.clock import as_utc
 from meterbell.domain.errors import InvalidRequest
 
 FILE_FORMATS = ("CSV", "JSONL")
-# zlib level 1: on export rows about 1.7 times as fast as level 3 and 3 times as fast as level 6
-# (the default), for files up to 4% larger than level 3's and 10-15% larger than level 6's;
-# compression must not be what limits an export's rows per second.
+# Compression must not be what limits an export's rows per second. ISA-L's deflate (python-isal,
+# standard gzip output) at its level 1 compresses export rows 3.4 times as fast as zlib's
+# fastest level (0.14 s against 0.47 s for 110 MB of CSV), into a file 2% larger.
 COMPRESS_LEVEL = 1
 GZIP_WBITS = 31
 
@@ -90,7 +90,7 @@ def _csv_cell(value: object) -> str:
     return _csv_field(orjson.loads(text) if text.startswith('"') else text)
 
 
-def _datetimes_in_utc(values: tuple[object, ...], types: set[type], json: bytes) -> bool:
+def _datetimes_in_utc(values: Sequence[object], types: set[type], json: bytes) -> bool:
     """Whether orjson wrote every datetime of a column (its `json`) in UTC, ending in `Z`: true
     of UTC and naive ones, not of other zones. A column mixing datetimes with anything but
     None is not checked (False)."""
@@ -101,13 +101,13 @@ def _datetimes_in_utc(values: tuple[object, ...], types: set[type], json: bytes)
     return json.count(b'Z"') == len(values) - values.count(None)
 
 
-def _csv_column(values: tuple[object, ...]) -> Sequence[str]:
+def _csv_column(values: Sequence[object]) -> Sequence[str]:
     """The CSV fields of one column of a chunk."""
     types = set(map(type, values))
     if types <= _OPTIONAL_STRINGS:
         texts = cast(
-            "tuple[str, ...]",
-            values if types <= _STRINGS else tuple("" if v is None else v for v in values),
+            "Sequence[str]",
+            values if types <= _STRINGS else ["" if v is None else v for v in values],
         )
         if not _has_csv_special("".join(texts)):
             return texts
@@ -118,7 +118,7 @@ def _csv_column(values: tuple[object, ...]) -> Sequence[str]:
     return [_csv_cell(value) for value in values]
 
 
-def _json_column(values: tuple[object, ...]) -> list[bytes]:
+def _json_column(values: Sequence[object]) -> list[bytes]:
     """The JSON of each value of one column of a chunk."""
     types = set(map(type, values))
     if types <= _SCALARS | _STRINGS:
@@ -150,7 +150,7 @@ class FileEncoder:
 
     def header(self) -> bytes:
         """The bytes that open the file: the CSV header row (nothing for JSONL)."""
-        return self._csv([self.columns]) if self.file_format == "CSV" else b""
+        return self._csv(list(zip(self.columns))) if self.file_format == "CSV" else b""
 
     def encode(self, rows: Iterable[Sequence[object]]) -> bytes:
         """One chunk of rows, each holding one value per column."""
@@ -160,7 +160,18 @@ class FileEncoder:
         widths = set(map(len, chunk))
         if widths != {len(self.columns)}:
             raise ValueError(f"rows have {sorted(widths)} values, not {len(self.columns)}")
-        return self._csv(chunk) if self.file_format == "CSV" else self._jsonl(chunk)
+        return self.encode_columns(list(zip(*chunk, strict=True)))
+
+    def encode_columns(self, columns: Sequence[Sequence[object]]) -> bytes:
+        """One chunk given column by column (the values of each column, in `columns` order, all
+        of one length): what `encode` takes as rows, without building the rows."""
+        if len(columns) != len(self.columns):
+            raise ValueError(f"{len(columns)} columns given, not {len(self.columns)}")
+        if len(set(map(len, columns))) != 1:
+            raise ValueError(f"columns of different lengths: {sorted(set(map(len, columns)))}")
+        if not columns[0]:
+            return b""
+        return self._csv(columns) if self.file_format == "CSV" else self._jsonl(columns)
 
     def compress(self, chunk: bytes) -> bytes:
         """`chunk` (the header, or encoded rows) gzip-compressed: the bytes to append to the
@@ -171,15 +182,15 @@ class FileEncoder:
         """The last compressed bytes and the gzip trailer: call once, after the last chunk."""
         return self._gzip.finish()
 
-    def _csv(self, rows: Sequence[Sequence[object]]) -> bytes:
-        fields = [_csv_column(column) for column in zip(*rows, strict=True)]
+    def _csv(self, columns: Sequence[Sequence[object]]) -> bytes:
+        fields = [_csv_column(column) for column in columns]
         if len(fields) == 1:  # an empty line would read as no row at all
             fields = [['""' if field == "" else field for field in fields[0]]]
         lines = map(",".join, zip(*fields, strict=True))
         return ("\n".join(lines) + "\n").encode()
 
-    def _jsonl(self, rows: Sequence[Sequence[object]]) -> bytes:
-        values = [_json_column(column) for column in zip(*rows, strict=True)]
+    def _jsonl(self, columns: Sequence[Sequence[object]]) -> bytes:
+        values = [_json_column(column) for column in columns]
         return b"".join(map(self._json_line.__mod__, zip(*values, strict=True)))
 
 
@@ -187,7 +198,7 @@ class GzipStream:
     """A gzip file produced piece by piece: `compress` each chunk, then `finish` once."""
 
     def __init__(self, level: int = COMPRESS_LEVEL) -> None:
-        self._compressor = zlib.compressobj(level, zlib.DEFLATED, GZIP_WBITS)
+        self._compressor = isal_zlib.compressobj(level, isal_zlib.DEFLATED, GZIP_WBITS)
 
     def compress(self, chunk: bytes) -> bytes:
         """Compressed bytes to append to the file (often none: zlib buffers)."""

@@ -193,6 +193,23 @@ def test_rows_of_the_wrong_width_are_refused() -> None:
         FileEncoder(["a", "b"], "CSV").encode([["x"], ["x", "y"]])
 
 
+@pytest.mark.parametrize("file_format", ["CSV", "JSONL"])
+def test_a_chunk_given_by_columns_is_encoded_as_the_same_rows(file_format: str) -> None:
+    rows = [["a", 1, None], ["b,c", 2.5, datetime(2026, 1, 2, tzinfo=UTC)]]
+    encoder = FileEncoder(["s", "n", "t"], file_format)
+    by_columns = encoder.encode_columns([["a", "b,c"], [1, 2.5], [None, rows[1][2]]])
+    assert by_columns == encoder.encode(rows)
+    assert encoder.encode_columns([[], [], []]) == b""
+
+
+def test_columns_of_the_wrong_count_or_lengths_are_refused() -> None:
+    encoder = FileEncoder(["a", "b"], "CSV")
+    with pytest.raises(ValueError, match="1 columns given, not 2"):
+        encoder.encode_columns([["x"]])
+    with pytest.raises(ValueError, match=r"columns of different lengths: \[1, 2\]"):
+        encoder.encode_columns([["x"], ["x", "y"]])
+
+
 @pytest.mark.parametrize("columns", [[], ["a", "a"]])
 def test_columns_must_be_distinct(columns: list[str]) -> None:
     with pytest.raises(ValueError, match="distinct columns"):
