@@ -213,8 +213,8 @@ measurements = Table(
     Column("received_at", Timestamp, nullable=False),
     # {code: value} of the meter's data fields and of the derived fields computed at ingest.
     Column("fields", Json, nullable=False),
-    Index("ix_measurements_org_meter_account_ts", "org_id", "meter_id", "account_id", "ts"),
-    # Usage exports read measurements in time order (workers/export_writer.py).
+    # Usage exports read measurements in time order (workers/export_writer.py). The one
+    # index: each more costs ingest about a tenth of its speed.
     Index("ix_measurements_org_ts", "org_id", "ts", "seq"),
 )
 
