@@ -1,0 +1,129 @@
+"""The WAL checkpointer on a real SQLite file: it copies committed pages back into the
+database file off the writers' thread, asks for a restart once the log grows, restarts or
+truncates the log when no reader holds it, and stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from meterbell.store.sqlite_inline import WalCheckpointer, checkpoint
+
+DEADLINE_S = 10.0
+
+
+def eventually(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {DEADLINE_S} s: {what}")
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[tuple[str, sqlite3.Connection]]:
+    path = str(tmp_path / "store.db")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("PRAGMA wal_autocheckpoint=0")  # as meterbell's connections run
+    writer.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)")
+    yield path, writer
+    writer.close()
+
+
+def write_rows(writer: sqlite3.Connection, count: int, size: int = 3000) -> None:
+    writer.execute("BEGIN")
+    writer.executemany("INSERT INTO t (body) VALUES (?)", [("x" * size,) for _ in range(count)])
+    writer.execute("COMMIT")
+
+
+def rows_in_file_alone(path: str, tmp: Path) -> int:
+    """Rows the database file holds without its log (a copy of the file alone)."""
+    copy = tmp / f"copy-{time.monotonic_ns()}.db"
+    shutil.copyfile(path, copy)
+    with sqlite3.connect(copy) as conn:
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 't'").fetchone()
+        return int(conn.execute("SELECT count(*) FROM t").fetchone()[0]) if tables[0] else 0
+
+
+def log_frames(path: str) -> int:
+    with sqlite3.connect(path) as conn:
+        return checkpoint(conn, "PASSIVE")[1]
+
+
+def test_committed_pages_reach_the_database_file(
+    database: tuple[str, sqlite3.Connection], tmp_path: Path
+) -> None:
+    path, writer = database
+    checkpointer = WalCheckpointer(path, interval_s=0.01)
+    checkpointer.start()
+    try:
+        assert checkpointer.running
+        write_rows(writer, 50)
+        eventually(lambda: rows_in_file_alone(path, tmp_path) == 50, "rows in the file")
+        write_rows(writer, 25)
+        eventually(lambda: rows_in_file_alone(path, tmp_path) == 75, "later rows too")
+    finally:
+        checkpointer.stop()
+    assert not checkpointer.running
+
+
+def test_a_grown_log_is_restarted_and_a_huge_one_truncated(
+    database: tuple[str, sqlite3.Connection],
+) -> None:
+    path, writer = database
+    checkpointer = WalCheckpointer(path, interval_s=0.01, restart_frames=20, truncate_bytes=1)
+    checkpointer.start()
+    try:
+        write_rows(writer, 100)
+        eventually(lambda: checkpointer.restart_wanted, "a restart asked for")
+        assert checkpointer.restart() is True
+        assert not checkpointer.restart_wanted
+        assert os.path.getsize(f"{path}-wal") == 0  # bigger than truncate_bytes: truncated
+        write_rows(writer, 1, size=10)
+        assert log_frames(path) < 5  # the next writer started the log again
+    finally:
+        checkpointer.stop()
+
+
+def test_a_restart_waits_for_no_reader_and_gives_up_while_one_holds_the_log(
+    database: tuple[str, sqlite3.Connection],
+) -> None:
+    path, writer = database
+    checkpointer = WalCheckpointer(path, interval_s=0.01, restart_wait_s=0.05)
+    checkpointer.start()
+    reader = sqlite3.connect(path, isolation_level=None)
+    try:
+        write_rows(writer, 10)
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM t").fetchone() == (10,)
+        write_rows(writer, 10)  # after the reader's snapshot: it must stay in the log
+        assert checkpointer.restart() is False
+        reader.execute("COMMIT")
+        assert checkpointer.restart() is True
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT count(*) FROM t").fetchone() == (20,)
+    finally:
+        reader.close()
+        checkpointer.stop()
+
+
+def test_start_is_idempotent_and_a_stopped_checkpointer_does_nothing(
+    database: tuple[str, sqlite3.Connection],
+) -> None:
+    path, _writer = database
+    checkpointer = WalCheckpointer(path, interval_s=0.01)
+    checkpointer.start()
+    checkpointer.start()
+    assert [t.name for t in threading.enumerate()].count("sqlite-wal-checkpointer") == 1
+    checkpointer.stop()
+    assert "sqlite-wal-checkpointer" not in [t.name for t in threading.enumerate()]
+    checkpointer.stop()
+    assert checkpointer.restart() is False
