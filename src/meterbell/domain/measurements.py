@@ -42,6 +42,8 @@ DUPLICATE_UID = "DuplicateUid"
 DUPLICATE_FIELD = "DuplicateField"
 CALCULATION_ERROR = "CalculationError"
 INVALID_ACCOUNT_CODE = "InvalidAccountCode"
+# Ours: the validator failed on the measurement's submission for a reason of its own.
+UNEXPECTED_ERROR = "UnexpectedError"
 INGEST_FAILURE_FIELDS = {
     "type": "string",
     "reason": "string",
@@ -173,6 +175,27 @@ def submitted_measurements(raw: str | bytes) -> list[Measurement]:
     """The measurements of a body that passed `check_submission`."""
     items: list[Measurement] = orjson.loads(raw)["measurements"]
     return items
+
+
+def readable_measurements(raw: str | bytes) -> list[Measurement]:
+    """The measurements of a submission, as far as they can be read: its items that are
+    objects, or the whole body as `{"body": <text>}` when it has no such list."""
+    try:
+        items = orjson.loads(raw).get("measurements")
+    except (orjson.JSONDecodeError, AttributeError):
+        items = None
+    if isinstance(items, list) and items and all(isinstance(i, dict) for i in items):
+        return items
+    text = raw if isinstance(raw, str) else raw.decode(errors="replace")
+    return [{"body": text}]
+
+
+def unexpected_error_reason(error: Exception) -> str:
+    return (
+        f"meterbell could not validate this measurement's request ({type(error).__name__}: "
+        f"{error}), so it was set aside, not ingested, for the requests after it to go on; "
+        "send it again once the cause is fixed"
+    )
 
 
 def _duplicate_field(item: Mapping[str, Any]) -> Failure | None:

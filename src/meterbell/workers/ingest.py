@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import structlog
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.catalog import EntitySpec, entity_by_name
@@ -30,14 +32,17 @@ from meterbell.domain.measurements import (
     INVALID_ACCOUNT_CODE,
     UID_WINDOW,
     UNDEFINED_METER,
+    UNEXPECTED_ERROR,
     Failure,
     Measurement,
     autocreated_account,
     data_values,
     derived_values,
     failure_event_data,
+    readable_measurements,
     submitted_measurements,
     uncreatable_accounts,
+    unexpected_error_reason,
     utc_timestamp,
 )
 from meterbell.domain.meters import MeterPlan, meter_plan
@@ -46,6 +51,8 @@ from meterbell.store import events as event_store
 from meterbell.store import ingest as ingest_store
 from meterbell.store.db import Database
 from meterbell.store.events import EventRow
+
+log = structlog.get_logger(__name__)
 
 BATCH_SIZE = 2000
 SYSTEM_ACTOR = "meterbell"
@@ -108,15 +115,41 @@ class IngestValidator:
         self.on_events_written = on_events_written
         self._plans: dict[str, dict[str, MeterPlan]] = {}
         self._account_spec = entity_by_name("account")
+        self._last_taken = 0  # submissions the last batch took
+        self._one_at_a_time = 0  # submissions still to take alone, after a failed batch
 
     async def step(self) -> bool:
-        """Validate one batch; True when there was one (more may be waiting)."""
+        """Validate one batch; True when there was one (more may be waiting).
+
+        A batch that fails for a reason other than the database's rolls back whole, so one
+        submission the validator cannot handle would stop the inbox for good. After such a
+        failure, the submissions of that batch are taken one at a time, and one that fails
+        alone is set aside (`_set_aside`): its measurements become failures, not lost.
+        """
+        alone = self._one_at_a_time > 0
+        try:
+            taken = await self._validate_batch(1 if alone else self.batch_size)
+        except DBAPIError:
+            raise  # the store's trouble, not the submissions': retried as they are
+        except Exception as exc:
+            if not alone:
+                self._one_at_a_time = self._last_taken
+                raise
+            await self._set_aside(exc)
+            taken = 1
+        if alone:
+            self._one_at_a_time -= 1
+        await asyncio.sleep(0)  # let the dispatcher, the deliverer and requests have a turn
+        return taken > 0
+
+    async def _validate_batch(self, max_items: int) -> int:
+        """Validate the oldest submissions, up to `max_items` measurements (at least one
+        submission), in one transaction; how many submissions there were."""
         now = self.now()
         outcome = Outcome()
         async with self.db.write() as conn:
-            submissions = await ingest_store.take_submissions(conn, self.batch_size)
-            if not submissions:
-                return False
+            submissions = await ingest_store.take_submissions(conn, max_items)
+            self._last_taken = len(submissions)
             for org_id, entries in _by_org(submissions).items():
                 await self._validate(conn, org_id, entries, now, outcome)
             await ingest_store.insert_measurements(conn, outcome.measurements)
@@ -124,8 +157,24 @@ class IngestValidator:
             await event_store.insert_events(conn, outcome.events)
         if outcome.events or outcome.accounts_created:
             self.on_events_written()
-        await asyncio.sleep(0)  # let the dispatcher, the deliverer and requests have a turn
-        return True
+        return len(submissions)
+
+    async def _set_aside(self, error: Exception) -> None:
+        """Take the oldest submission, which failed alone with `error`, out of the inbox and
+        record each of its measurements as an `UnexpectedError` failure (with its event)."""
+        log.error("ingest submission set aside", exc_info=error)
+        now = self.now()
+        outcome = Outcome()
+        reason = unexpected_error_reason(error)
+        async with self.db.write() as conn:
+            for submission in await ingest_store.take_submissions(conn, 1):
+                for item in readable_measurements(submission.body):
+                    self._fail(
+                        submission.org_id, item, Failure(UNEXPECTED_ERROR, reason), now, outcome
+                    )
+            await ingest_store.insert_failures(conn, outcome.failures)
+            await event_store.insert_events(conn, outcome.events)
+        self.on_events_written()
 
     async def _validate(
         self,

@@ -3,12 +3,16 @@ ingested / not-ingested outcome; derived fields; skeleton accounts; the uid wind
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from sqlalchemy import select
 
+from meterbell.domain.clock import utcnow
 from meterbell.domain.measurements import UID_WINDOW
 from meterbell.services import entities
+from meterbell.store import ingest as ingest_store
 from meterbell.store.db import Database
 from meterbell.store.tables import measurement_uids, measurements
 from meterbell.workers.ingest import IngestValidator
@@ -267,6 +271,44 @@ async def test_one_batch_mixes_outcomes_in_order(api: OrgApi, db: Database) -> N
         ("bad-meter", "UndefinedMeter"),
         ("missing", "MissingField"),
     ]
+
+
+async def poison(db: Database, org_id: str, body: str) -> None:
+    """A submission the API would have refused, put in the inbox as if it had been accepted."""
+    async with db.write() as conn:
+        await ingest_store.add_submission(conn, org_id, utcnow(), 1, body)
+
+
+async def test_a_submission_the_validator_fails_on_is_set_aside_and_the_rest_go_on(
+    api: OrgApi, db: Database
+) -> None:
+    await new_meter(api)
+    await new_account(api, "acme")
+    await accepted(api, measurement(uid="before"))
+    bad_ts = orjson.dumps({"measurements": [measurement(uid="bad-ts", ts="no time")]}).decode()
+    await poison(db, api.org_id, bad_ts)
+    await poison(db, api.org_id, '{"measurements": "not a list"}')
+    await accepted(api, measurement(uid="after"))
+    engine = validator(db)
+    for _ in range(10):  # a batch fails (the worker loop logs it), then one at a time
+        with contextlib.suppress(ValueError, TypeError):
+            if not await engine.step():
+                break
+    else:
+        raise AssertionError("the inbox never emptied")
+    assert [row.uid for row in await stored(db, api.org_id)] == ["before", "after"]
+    set_aside = await failures(api)
+    assert [(f["uid"], f["type"]) for f in set_aside] == [
+        ("bad-ts", "UnexpectedError"),
+        (None, "UnexpectedError"),
+    ]
+    assert "ValueError" in set_aside[0]["reason"]
+    assert "send it again" in set_aside[0]["reason"]
+    response = await api.get(
+        "measurements/failedIngest/getDownloadUrl", params={"file": set_aside[1]["getDownloadUrl"]}
+    )
+    kept = (await api.client.get(response.json()["url"])).json()
+    assert kept["measurement"] == {"body": '{"measurements": "not a list"}'}
 
 
 async def test_failure_events_point_at_the_meter_and_account(api: OrgApi, db: Database) -> None:
