@@ -9,22 +9,13 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from meterbell.store.sqlite_inline import WalCheckpointer, checkpoint
-
-DEADLINE_S = 10.0
-
-
-def eventually(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {DEADLINE_S} s: {what}")
-        time.sleep(0.005)
+from tests.e2e.server import eventually
 
 
 @pytest.fixture
@@ -67,9 +58,9 @@ def test_committed_pages_reach_the_database_file(
     try:
         assert checkpointer.running
         write_rows(writer, 50)
-        eventually(lambda: rows_in_file_alone(path, tmp_path) == 50, "rows in the file")
+        eventually(lambda: rows_in_file_alone(path, tmp_path) == 50)
         write_rows(writer, 25)
-        eventually(lambda: rows_in_file_alone(path, tmp_path) == 75, "later rows too")
+        eventually(lambda: rows_in_file_alone(path, tmp_path) == 75)
     finally:
         checkpointer.stop()
     assert not checkpointer.running
@@ -83,7 +74,7 @@ def test_a_grown_log_is_restarted_and_a_huge_one_truncated(
     checkpointer.start()
     try:
         write_rows(writer, 100)
-        eventually(lambda: checkpointer.restart_wanted, "a restart asked for")
+        eventually(lambda: checkpointer.restart_wanted)
         assert checkpointer.restart() is True
         assert not checkpointer.restart_wanted
         assert os.path.getsize(f"{path}-wal") == 0  # bigger than truncate_bytes: truncated
