@@ -22,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.listing import FieldFilter
-from meterbell.store.tables import Json, entities, entity_fields_seen
+from meterbell.store.tables import Json, delivery_config_revisions, entities, entity_fields_seen
 
 
 def _field_text(field: str) -> ColumnElement[Any]:
@@ -57,9 +57,15 @@ def _condition(flt: FieldFilter, dialect: str) -> ColumnElement[bool]:
     return column == flt.values[0]
 
 
+# A write to a document of these types bumps its organization's delivery configuration
+# revision (see `delivery_config_revisions`), in the same transaction.
+DELIVERY_CONFIG_TYPES = frozenset({"notification", "integrationconfig", "webhook"})
+
+
 async def insert_entity(
     conn: AsyncConnection, org_id: str, entity_type: str, entity: Mapping[str, Any]
 ) -> None:
+    await _note_write(conn, org_id, entity_type)
     await conn.execute(
         insert(entities).values(
             org_id=org_id,
@@ -120,6 +126,7 @@ async def replace_entity(
     expected_version: int,
 ) -> bool:
     """Write the new form if the stored version is still `expected_version`."""
+    await _note_write(conn, org_id, entity_type)
     result = await conn.execute(
         _REPLACE,
         {
@@ -136,8 +143,36 @@ async def replace_entity(
 async def delete_entity(
     conn: AsyncConnection, org_id: str, entity_type: str, entity_id: str
 ) -> bool:
+    await _note_write(conn, org_id, entity_type)
     result = await conn.execute(_DELETE, _key(org_id, entity_type, entity_id))
     return result.rowcount == 1
+
+
+async def _note_write(conn: AsyncConnection, org_id: str, entity_type: str) -> None:
+    if entity_type not in DELIVERY_CONFIG_TYPES:
+        return
+    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    first = maker(delivery_config_revisions).values(org_id=org_id, revision=1)
+    await conn.execute(
+        first.on_conflict_do_update(
+            index_elements=[delivery_config_revisions.c.org_id],
+            set_={"revision": delivery_config_revisions.c.revision + 1},
+        )
+    )
+
+
+_REVISIONS = select(delivery_config_revisions).where(
+    delivery_config_revisions.c.org_id.in_(bindparam("org_ids", expanding=True))
+)
+
+
+async def delivery_config_revision(
+    conn: AsyncConnection, org_ids: Collection[str]
+) -> dict[str, int]:
+    """The delivery configuration revision of each organization that has one (an
+    organization whose rules, integrations and webhooks were never written has none)."""
+    rows = await conn.execute(_REVISIONS, {"org_ids": list(org_ids)})
+    return {row.org_id: row.revision for row in rows}
 
 
 async def list_entities(

@@ -60,6 +60,15 @@ entities = Table(
     Index("ix_entities_org_type_seq", "org_id", "entity_type", "seq"),
 )
 
+# Bumped in the transaction of every write to an organization's rules, integration
+# configurations or webhooks, so that a dispatcher can keep them between batches.
+delivery_config_revisions = Table(
+    "delivery_config_revisions",
+    metadata,
+    Column("org_id", String(36), primary_key=True),
+    Column("revision", Integer, nullable=False),
+)
+
 entity_fields_seen = Table(
     "entity_fields_seen",
     metadata,
