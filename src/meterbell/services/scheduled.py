@@ -38,8 +38,7 @@ MAX_PAGE_SIZE = 100
 
 
 async def _configurations(conn: AsyncConnection, org_id: str) -> list[dict[str, Any]]:
-    documents = await document_store.documents_of_orgs(conn, CONFIGURATION.name, [org_id])
-    return [document for _, document in documents]
+    return await document_store.documents_of_org(conn, CONFIGURATION.name, org_id)
 
 
 async def configured_events(conn: AsyncConnection, org_id: str) -> dict[str, EntitySpec]:

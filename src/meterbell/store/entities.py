@@ -101,6 +101,10 @@ _REPLACE = (
     )
 )
 _DELETE = delete(entities).where(_KEY)
+_OF_ORG = select(entities.c.data).where(
+    (entities.c.org_id == bindparam("of_org")) & (entities.c.entity_type == bindparam("of_type"))
+)
+# An expanding IN renders its SQL again on every execution: kept for several organizations.
 _OF_ORGS = select(entities.c.org_id, entities.c.data).where(
     (entities.c.entity_type == bindparam("of_type"))
     & entities.c.org_id.in_(bindparam("org_ids", expanding=True))
@@ -216,6 +220,14 @@ async def fields_seen(conn: AsyncConnection, org_id: str) -> dict[str, dict[str,
     for row in rows:
         seen.setdefault(row.entity_type, {})[row.field] = row.type
     return seen
+
+
+async def documents_of_org(
+    conn: AsyncConnection, entity_type: str, org_id: str
+) -> list[dict[str, Any]]:
+    """Every document of a type in one organization."""
+    rows = await conn.execute(_OF_ORG, {"of_org": org_id, "of_type": entity_type})
+    return [dict(row.data) for row in rows]
 
 
 async def documents_of_orgs(

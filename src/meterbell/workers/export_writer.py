@@ -114,8 +114,8 @@ async def _write_job_files(database_url: str, job: JobRow, work_dir: Path) -> li
 
 async def _documents_by_id(conn: AsyncConnection, org_id: str, entity_type: str) -> dict[str, Any]:
     """id → document of every entity of a type in the organization."""
-    documents = await document_store.documents_of_orgs(conn, entity_type, [org_id])
-    return {str(document["id"]): document for _, document in documents}
+    documents = await document_store.documents_of_org(conn, entity_type, org_id)
+    return {str(document["id"]): document for document in documents}
 
 
 def _window(spec: Mapping[str, Any], key: str) -> datetime | None:
@@ -307,9 +307,9 @@ async def _write_operational(
 ) -> WrittenFile:
     source = OPERATIONAL_DATA_TYPES[data_type]
     file_format = str(job.spec.get("exportFileFormat", "CSV"))
-    stored = await document_store.documents_of_orgs(conn, source.entity, [job.org_id])
+    stored = await document_store.documents_of_org(conn, source.entity, job.org_id)
     since = _window(job.spec, "startDate")
-    documents = [d for _, d in stored if since is None or _modified_since(d, since)]
+    documents = [d for d in stored if since is None or _modified_since(d, since)]
     rows = [row for document in documents for row in source_rows(source, document)]
     columns = source_columns(source, {key for row in rows for key in row})
     name = file_name(job.id, source.file_type, file_format)
