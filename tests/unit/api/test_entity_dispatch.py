@@ -3,13 +3,18 @@ match, and leaves everything else to them."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from fastapi import Request
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.routing import Match
 
-from meterbell.api.routes.entities import EntityDispatch, _never_called, build_router
+from meterbell.api.deps import CurrentOrg, JsonBody
+from meterbell.api.routes.entities import EntityDispatch, _never_called, build_router, direct_call
+from meterbell.domain.errors import Unauthorized
 
 ORG = "6a3d5b1e-0000-4e8a-9b7c-000000000001"
 
@@ -49,7 +54,7 @@ def test_every_documented_operation_is_found_by_one_lookup(
             request = scope(method, concrete(route.path))
             found = dispatch.lookup(request)
             assert found is not None, (method, route.path)
-            assert found[0] is documented_match(documented, request), (method, route.path)
+            assert found[0].route is documented_match(documented, request), (method, route.path)
             expected = {"orgId": ORG} | ({"id": "item-1"} if "{id}" in route.path else {})
             assert found[1] == expected
             checked += 1
@@ -105,3 +110,46 @@ def test_overlapping_collection_and_item_paths_are_refused() -> None:
     dispatch.add(collection, "plans/archived", item=False)
     with pytest.raises(RuntimeError, match=r"\['plans/archived'\] overlap"):
         dispatch.check()
+
+
+async def _takes_an_unknown_parameter(org: CurrentOrg, page: int) -> Response:
+    raise AssertionError
+
+
+async def _takes_org_as_a_plain_string(org: str) -> Response:
+    raise AssertionError
+
+
+@pytest.mark.parametrize(
+    ("handler", "parameter"),
+    [(_takes_an_unknown_parameter, "'page'"), (_takes_org_as_a_plain_string, "'org'")],
+)
+def test_a_handler_the_dispatcher_cannot_call_directly_is_refused_when_added(
+    handler: Any, parameter: str
+) -> None:
+    with pytest.raises(TypeError, match=f"cannot supply {parameter}"):
+        direct_call(handler)
+
+
+async def test_a_direct_call_resolves_parameters_in_their_order_with_the_routes_functions() -> None:
+    seen: list[str] = []
+
+    async def handler(org: CurrentOrg, body: JsonBody) -> Response:
+        seen.append("called")
+        raise AssertionError
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    def verify(*_args: Any, **_kwargs: Any) -> None:
+        seen.append("token verified")
+
+    app = SimpleNamespace(
+        state=SimpleNamespace(mb=SimpleNamespace(signer=SimpleNamespace(verify=verify)))
+    )
+    request = Request(
+        scope("PUT", f"/organizations/{ORG}/accounts/a-1", headers=[], app=app), receive
+    )
+    with pytest.raises(Unauthorized, match="Bearer"):  # the token is checked before the body
+        await direct_call(handler)(request, {"orgId": ORG, "id": "a-1"})
+    assert seen == []
