@@ -33,6 +33,22 @@ from meterbell.store.db import Database
 from meterbell.store.export_storage import ExportStorage
 from meterbell.workers.runner import Workers
 
+# Every router but the entity ones, in matching order.
+ROUTERS = (
+    health.router,
+    auth.router,
+    events.router,
+    notifications.router,
+    measurements.router,
+    measurements.downloads,
+    scheduled.router,
+    exports.router,
+    exports.downloads,
+    webhooks.router,
+    integrations.configs,
+    integrations.run_routes,
+)
+
 DESCRIPTION = (
     "Self-hostable events & notifications engine for usage-based billing. "
     "Speaks the m3ter API; see docs/api.md for where it extends it."
@@ -85,19 +101,11 @@ def create_app(
     app.state.mb = state
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # First: its dispatcher answers entity requests with one dictionary lookup, and declines
-    # every other path (matching it later costs every entity request a scan of all routes).
-    app.include_router(entities.build_router())
-    app.include_router(health.router)
-    app.include_router(auth.router)
-    app.include_router(events.router)
-    app.include_router(notifications.router)
-    app.include_router(measurements.router)
-    app.include_router(measurements.downloads)
-    app.include_router(scheduled.router)
-    app.include_router(exports.router)
-    app.include_router(exports.downloads)
-    app.include_router(webhooks.router)
-    app.include_router(integrations.configs)
-    app.include_router(integrations.run_routes)
+    # The entity dispatcher first: it answers entity requests with one dictionary lookup and
+    # declines every other path; the documented entity routes last (see routes/entities.py).
+    entity_routers = entities.build_routers()
+    app.include_router(entity_routers.dispatch)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.include_router(entity_routers.documented)
     return app

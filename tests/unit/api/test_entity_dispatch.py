@@ -3,6 +3,7 @@ match, and leaves everything else to them."""
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,7 +14,8 @@ from fastapi.routing import APIRoute
 from starlette.routing import Match
 
 from meterbell.api.deps import CurrentOrg, JsonBody
-from meterbell.api.routes.entities import EntityDispatch, _never_called, build_router, direct_call
+from meterbell.api.routes.entities import EntityDispatch, _never_called, build_routers, direct_call
+from meterbell.app import ROUTERS
 from meterbell.domain.errors import Unauthorized
 
 ORG = "6a3d5b1e-0000-4e8a-9b7c-000000000001"
@@ -38,10 +40,10 @@ def concrete(path: str) -> str:
 
 @pytest.fixture(scope="module")
 def router_parts() -> tuple[EntityDispatch, list[APIRoute]]:
-    routes = build_router().routes
-    dispatch, *documented = routes
+    routers = build_routers()
+    (dispatch,) = routers.dispatch.routes
     assert isinstance(dispatch, EntityDispatch)
-    return dispatch, [route for route in documented if isinstance(route, APIRoute)]
+    return dispatch, [route for route in routers.documented.routes if isinstance(route, APIRoute)]
 
 
 def test_every_documented_operation_is_found_by_one_lookup(
@@ -153,3 +155,23 @@ async def test_a_direct_call_resolves_parameters_in_their_order_with_the_routes_
     with pytest.raises(Unauthorized, match="Bearer"):  # the token is checked before the body
         await direct_call(handler)(request, {"orgId": ORG, "id": "a-1"})
     assert seen == []
+
+
+def test_no_other_route_serves_a_path_an_entity_route_serves(
+    router_parts: tuple[EntityDispatch, list[APIRoute]],
+) -> None:
+    """The documented entity routes come after every other router: that changes nothing only
+    while no request could fully match both kinds."""
+    dispatch, documented = router_parts
+    others = [route for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
+    assert len(others) > 30
+    for route in others:
+        for method in route.methods or ():
+            request = scope(method, concrete_any(route.path))
+            assert dispatch.lookup(request) is None, (method, route.path)
+            assert documented_match(documented, request) is None, (method, route.path)
+
+
+def concrete_any(path: str) -> str:
+    """A concrete path for a route's pattern: every parameter filled in."""
+    return re.sub(r"\{[^}]+\}", "x-1", path.replace("{orgId}", ORG))

@@ -4,13 +4,14 @@ Every collection gets list / create / get / update / delete; singletons get GET 
 Entities that have event types but no m3ter path are served under the extension path
 `/organizations/{orgId}/extension/entities/{entity}` so a billing system can push them too.
 
-All of them live in one flat router. Its first route, `EntityDispatch`, finds the operation for
-a request with a dictionary lookup on (method, path) and calls its handler with the same
-dependency functions FastAPI would; the documented routes after it are what OpenAPI shows,
-and what answers the requests the dispatcher leaves alone (a method a path does not support:
-405; a path no entity has: 404), exactly as they always did. Without it a request was matched
-against each entity's pattern in turn (a fifth of the CPU of an update), and FastAPI's
-dependency solving took another sixth.
+`EntityDispatch`, the app's first route, finds the operation for a request with a dictionary
+lookup on (method, path) and calls its handler with the same dependency functions FastAPI
+would. The documented routes, the app's last, are what OpenAPI shows, and what answers the
+requests the dispatcher leaves alone (a method a path does not support: 405; a path no entity
+has: 404), exactly as they always did. Without the dispatcher a request was matched against
+each entity's pattern in turn (a fifth of the CPU of an update), and FastAPI's dependency
+solving took another sixth; with the documented routes first, so was every request to the
+other routers (0.3 ms each).
 """
 
 from __future__ import annotations
@@ -219,13 +220,21 @@ def _singleton_handlers(spec: EntitySpec) -> dict[str, Handler]:
     return {"get": get, "put": put}
 
 
+class EntityRouters(NamedTuple):
+    """`dispatch` (the dispatcher alone) goes before every other router; `documented` (the
+    routes OpenAPI shows) after them, so that another router's request is not first matched
+    against every entity pattern."""
+
+    dispatch: APIRouter
+    documented: APIRouter
+
+
 class _EntityRoutes:
-    """Adds documented routes to the flat router and registers each with the dispatcher."""
+    """Adds documented routes to their router and registers each with the dispatcher."""
 
     def __init__(self) -> None:
         self.router = APIRouter()
         self.dispatch = EntityDispatch()
-        self.router.routes.append(self.dispatch)
 
     def add(
         self,
@@ -268,7 +277,7 @@ class _EntityRoutes:
         self.add(base, handlers["put"], "PUT", f"Update {spec.title}", tag=tag, body_of=spec)
 
 
-def build_router() -> APIRouter:
+def build_routers() -> EntityRouters:
     routes = _EntityRoutes()
     for spec in all_entities():
         if spec.name == "organization":
@@ -280,4 +289,6 @@ def build_router() -> APIRouter:
         else:
             routes.collection(base, spec, tag)
     routes.dispatch.check()
-    return routes.router
+    dispatch = APIRouter()
+    dispatch.routes.append(routes.dispatch)
+    return EntityRouters(dispatch, routes.router)
