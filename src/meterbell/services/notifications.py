@@ -19,10 +19,11 @@ from meterbell.domain.validation import validate_model
 from meterbell.services import events as event_service
 from meterbell.services import versioned
 from meterbell.services.versioned import Document, Kind
+from meterbell.store import entities as document_store
 from meterbell.store import events as event_store
 from meterbell.store.db import Database
 
-RULE = Kind("notification", "Notification")
+RULE = Kind(document_store.RULE_TYPE, "Notification")
 MAX_PAGE_SIZE = 100
 
 

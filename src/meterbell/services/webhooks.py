@@ -24,8 +24,8 @@ from meterbell.services.versioned import Document, Kind
 from meterbell.store import entities as document_store
 from meterbell.store.db import Database
 
-WEBHOOK = Kind("webhook", "Webhook destination")
-INTEGRATION = Kind("integrationconfig", "Integration configuration")
+WEBHOOK = Kind(document_store.WEBHOOK_TYPE, "Webhook destination")
+INTEGRATION = Kind(document_store.INTEGRATION_TYPE, "Integration configuration")
 MAX_PAGE_SIZE = 200
 
 

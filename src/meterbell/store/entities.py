@@ -57,9 +57,11 @@ def _condition(flt: FieldFilter, dialect: str) -> ColumnElement[bool]:
     return column == flt.values[0]
 
 
-# A write to a document of these types bumps its organization's delivery configuration
-# revision (see `delivery_config_revisions`), in the same transaction.
-DELIVERY_CONFIG_TYPES = frozenset({"notification", "integrationconfig", "webhook"})
+# Storage names of the documents that configure deliveries. A write to one of them bumps its
+# organization's delivery configuration revision (`delivery_config_revisions`), in the same
+# transaction.
+RULE_TYPE, INTEGRATION_TYPE, WEBHOOK_TYPE = "notification", "integrationconfig", "webhook"
+DELIVERY_CONFIG_TYPES = frozenset({RULE_TYPE, INTEGRATION_TYPE, WEBHOOK_TYPE})
 
 
 async def insert_entity(

@@ -415,10 +415,10 @@ class Deliverer:
 async def _targets_for(conn: AsyncConnection, runs: list[RunRow]) -> dict[str, DeliveryTarget]:
     """Current delivery targets of claimed runs, by integration configuration id."""
     configs = await document_store.documents_by_id(
-        conn, "integrationconfig", {run.config_id for run in runs}
+        conn, document_store.INTEGRATION_TYPE, {run.config_id for run in runs}
     )
     webhooks = await document_store.documents_by_id(
-        conn, "webhook", {str(c.get("destinationId")) for c in configs.values()}
+        conn, document_store.WEBHOOK_TYPE, {str(c.get("destinationId")) for c in configs.values()}
     )
     return {
         config_id: delivery_target(config, webhooks[config["destinationId"]])
@@ -429,7 +429,9 @@ async def _targets_for(conn: AsyncConnection, runs: list[RunRow]) -> dict[str, D
 
 async def _disable_config(conn: AsyncConnection, run: RunRow, why: str, now: datetime) -> bool:
     """Turn the integration off (a new version), unless it already is."""
-    config = await document_store.get_entity(conn, run.org_id, "integrationconfig", run.config_id)
+    config = await document_store.get_entity(
+        conn, run.org_id, document_store.INTEGRATION_TYPE, run.config_id
+    )
     if config is None or not config.get("enabled", True):
         return False
     version = int(config["version"])
@@ -442,5 +444,5 @@ async def _disable_config(conn: AsyncConnection, run: RunRow, why: str, now: dat
         "lastModifiedBy": SYSTEM_ACTOR,
     }
     return await document_store.replace_entity(
-        conn, run.org_id, "integrationconfig", disabled, expected_version=version
+        conn, run.org_id, document_store.INTEGRATION_TYPE, disabled, expected_version=version
     )

@@ -45,7 +45,6 @@ log = structlog.get_logger(__name__)
 BATCH_SIZE = 200
 COMPILED_CACHE_LIMIT = 10_000
 RULES_CACHE_ORGS = 10_000
-RULE, INTEGRATION, WEBHOOK = "notification", "integrationconfig", "webhook"
 
 
 class RunReceiver(Protocol):
@@ -86,14 +85,20 @@ async def load_rules(conn: AsyncConnection, org_ids: Iterable[str]) -> dict[str,
     """The rules of each organization that has any."""
     orgs = set(org_ids)
     by_event: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for org_id, rule in await document_store.documents_of_orgs(conn, RULE, orgs):
+    for org_id, rule in await document_store.documents_of_orgs(
+        conn, document_store.RULE_TYPE, orgs
+    ):
         if rule.get("active", True):
             by_event[org_id][rule["eventName"]].append(rule)
     targets: dict[str, dict[str, list[Target]]] = defaultdict(lambda: defaultdict(list))
     if by_event:
-        configs = await document_store.documents_of_orgs(conn, INTEGRATION, set(by_event))
+        configs = await document_store.documents_of_orgs(
+            conn, document_store.INTEGRATION_TYPE, set(by_event)
+        )
         webhook_ids = {str(c["destinationId"]) for _, c in configs if c.get("destinationId")}
-        webhooks = await document_store.documents_by_id(conn, WEBHOOK, webhook_ids)
+        webhooks = await document_store.documents_by_id(
+            conn, document_store.WEBHOOK_TYPE, webhook_ids
+        )
         for org_id, config in configs:
             if config.get("entityType") == NOTIFICATION_ENTITY:
                 webhook = webhooks.get(config.get("destinationId", ""))
