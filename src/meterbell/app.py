@@ -74,13 +74,12 @@ def create_app(
         workers = Workers(
             state.db,
             settings,
-            state.events_written,
-            state.runs_due,
+            state.wakeups,
             create_entity=entity_service.create_in,
-            measurements_received=state.measurements_received,
-            exports_queued=state.exports_queued,
             storage=state.storage,
         )
+        if not state.db.is_sqlite:
+            state.wakeups.start_relay(state.db.url, listen=run_workers)
         if run_workers:
             await workers.start()
         try:
@@ -88,6 +87,7 @@ def create_app(
         finally:
             if run_workers:
                 await workers.stop()
+            await state.wakeups.stop_relay()
             if owns_db:
                 await state.db.dispose()
 

@@ -109,20 +109,23 @@ def serve(
 def worker() -> None:
     """Run the workers only (cluster mode: beside `serve --no-workers` processes)."""
     from meterbell.services import entities
+    from meterbell.store.wakeups import Wakeups
     from meterbell.workers.runner import Workers
 
     settings = Settings()
     configure_logging(settings.log_level)
 
     async def run_workers(db: Database) -> None:
-        workers = Workers(
-            db, settings, asyncio.Event(), asyncio.Event(), create_entity=entities.create_in
-        )
+        wakeups = Wakeups()
+        workers = Workers(db, settings, wakeups, create_entity=entities.create_in)
+        if not db.is_sqlite:
+            wakeups.start_relay(db.url, listen=True)
         await workers.start()
         try:
             await asyncio.Event().wait()
         finally:
             await workers.stop()
+            await wakeups.stop_relay()
 
     _with_db(settings, run_workers)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 from meterbell.config import Settings
@@ -11,6 +10,7 @@ from meterbell.domain.secrets_box import SecretBox
 from meterbell.domain.tokens import TokenSigner
 from meterbell.store.db import Database
 from meterbell.store.export_storage import ExportStorage
+from meterbell.store.wakeups import Wakeups
 
 
 @dataclass
@@ -21,7 +21,4 @@ class AppState:
     box: SecretBox
     downloads: DownloadSigner
     storage: ExportStorage
-    events_written: asyncio.Event = field(default_factory=asyncio.Event)
-    runs_due: asyncio.Event = field(default_factory=asyncio.Event)
-    measurements_received: asyncio.Event = field(default_factory=asyncio.Event)
-    exports_queued: asyncio.Event = field(default_factory=asyncio.Event)
+    wakeups: Wakeups = field(default_factory=Wakeups)

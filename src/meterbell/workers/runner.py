@@ -12,6 +12,7 @@ from meterbell.domain.integrations import RetryPolicy
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.store.db import Database
 from meterbell.store.export_storage import ExportStorage
+from meterbell.store.wakeups import Wakeup, Wakeups
 from meterbell.workers.deliverer import Deliverer, DeliveryLimits
 from meterbell.workers.dispatcher import Dispatcher
 from meterbell.workers.exporter import Exporter
@@ -37,35 +38,32 @@ class Workers:
     """The dispatcher, the deliverer, the ingest validator, the scheduler, retention and the
     exporter (schedules and jobs), each in its own loop.
 
-    `events_written` wakes the dispatcher (set by the API after it writes events);
-    `runs_due` wakes the deliverer's claims (set when runs are queued or come due); fresh
-    firings are handed to the deliverer directly. The scheduler sets `events_written` too.
-    `measurements_received` wakes the ingest validator (set by the API after it accepts
-    measurements); `create_entity` is how the validator creates skeleton accounts.
-    `exports_queued` wakes the exporter (set by the API after it queues an export job).
+    `wakeups` wake them (see store/wakeups.py): EVENTS_WRITTEN the dispatcher (set by the API
+    after it writes events, and by the scheduler, the deliverer, the validator and the
+    exporter when they raise events); RUNS_DUE the deliverer's claims (set when runs are
+    queued or come due; fresh firings are handed to the deliverer directly);
+    MEASUREMENTS_RECEIVED the ingest validator; EXPORTS_QUEUED the exporter.
+    `create_entity` is how the validator creates skeleton accounts.
     """
 
     def __init__(
         self,
         db: Database,
         settings: Settings,
-        events_written: asyncio.Event,
-        runs_due: asyncio.Event,
+        wakeups: Wakeups,
         *,
         create_entity: CreateEntity,
-        measurements_received: asyncio.Event | None = None,
-        exports_queued: asyncio.Event | None = None,
         storage: ExportStorage | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
-        self.events_written = events_written
+        self.events_written = wakeups[Wakeup.EVENTS_WRITTEN]
         self.deliverer = Deliverer(
             db,
             SecretBox(settings.resolved_secret_key),
             delivery_limits(settings),
-            on_events_written=events_written.set,
-            claim_wake=runs_due,
+            on_events_written=self.events_written.set,
+            claim_wake=wakeups[Wakeup.RUNS_DUE],
         )
         self.dispatcher = Dispatcher(
             db,
@@ -75,22 +73,22 @@ class Workers:
         self.scheduler = Scheduler(
             db,
             retention_days=settings.event_retention_days,
-            on_events_written=events_written.set,
+            on_events_written=self.events_written.set,
         )
-        self.measurements_received = measurements_received or asyncio.Event()
+        self.measurements_received = wakeups[Wakeup.MEASUREMENTS_RECEIVED]
         self.ingest = IngestValidator(
             db,
             create_entity,
             batch_size=settings.ingest_batch_size,
-            on_events_written=events_written.set,
+            on_events_written=self.events_written.set,
         )
         self.retention = Retention(db, retention_days=settings.event_retention_days)
         self.exporter = Exporter(
             db,
             storage or ExportStorage(settings),
             settings.exports_dir,
-            jobs_queued=exports_queued,
-            on_events_written=events_written.set,
+            jobs_queued=wakeups[Wakeup.EXPORTS_QUEUED],
+            on_events_written=self.events_written.set,
         )
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -18,6 +18,7 @@ from meterbell.domain.clock import utcnow
 from meterbell.domain.download_links import LINK_LIFETIME, DownloadSigner
 from meterbell.services import ingest
 from meterbell.store.db import Database
+from meterbell.store.wakeups import Wakeup
 from tests.conftest import TEST_SECRET_KEY, OrgApi, new_org_api
 from tests.ingesting import (
     accepted,
@@ -50,7 +51,7 @@ async def test_accepting_wakes_the_validator(db: Database, settings: Settings) -
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://meterbell.test") as client:
         api = await new_org_api(client, db, "Wake-up test")
-        woken = app.state.mb.measurements_received
+        woken = app.state.mb.wakeups[Wakeup.MEASUREMENTS_RECEIVED]
         assert not woken.is_set()
         await accepted(api, measurement())
         assert woken.is_set()
