@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -131,6 +131,33 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def spawn(
+    args: Sequence[str], env: Mapping[str, str], output: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    """Start `meterbell ARGS...` in the background, stdout and stderr into `output`."""
+    return subprocess.Popen(
+        [str(MB_EXE), *args],
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # a ^C in the test run does not hit the process first
+        preexec_fn=_die_with_parent,
+    )
+
+
+def terminate(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT_S) -> int:
+    """SIGTERM, wait for a graceful exit; SIGKILL if it takes longer. The exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+    return process.returncode
+
+
 def tail(path: Path, lines: int = 40) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -236,15 +263,7 @@ class MeterbellServer:
         self._starts += 1
         self.log_path = self.data_dir.parent / f"{self.name}-{self._starts}.log"
         self._log_file = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [str(MB_EXE), "serve", *self.serve_args],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a ^C in the test run does not hit the server first
-            preexec_fn=_die_with_parent,
-        )
+        self.process = spawn(("serve", *self.serve_args), self.env, self._log_file)
 
     def _wait_ready(self, timeout: float) -> bool:
         """True once our process has bound the port and `/ready` says 200; False if the
@@ -274,16 +293,9 @@ class MeterbellServer:
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int:
         """SIGTERM, wait for a graceful exit; SIGKILL if it takes longer. The exit code."""
-        process = self._require_process()
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout)
+        code = terminate(self._require_process(), timeout)
         self._close_log()
-        return process.returncode
+        return code
 
     def kill(self) -> int:
         """SIGKILL at once, like a crash: no shutdown code runs. The exit code (-9)."""
@@ -337,6 +349,43 @@ class MeterbellServer:
             auth=(credentials.client_id, credentials.client_secret),
             timeout=10.0,
         )
+
+
+class MeterbellWorker:
+    """`meterbell worker` as a child process on a server's store (cluster mode, beside
+    `serve --no-workers`). Output goes to `<server data_dir>/../worker.log`."""
+
+    def __init__(self, server: MeterbellServer, extra_env: Mapping[str, str] | None = None):
+        self.env = {**server.env, **(extra_env or {})}
+        self.log_path = server.data_dir.parent / "worker.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_file: IO[bytes] | None = None
+
+    def start(self, ready_line: str, timeout: float = START_TIMEOUT_S) -> Self:
+        """Start it and wait until its output says `ready_line`."""
+        self._log_file = self.log_path.open("wb")
+        self.process = spawn(("worker",), self.env, self._log_file)
+        deadline = time.monotonic() + timeout
+        while ready_line not in self.log_path.read_text(errors="replace"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(
+                    f"meterbell worker never said {ready_line!r}; "
+                    f"last output from {self.log_path}:\n{tail(self.log_path)}"
+                )
+            time.sleep(POLL_INTERVAL_S)
+        return self
+
+    def stop(self) -> int:
+        assert self.process is not None, "the worker was never started"
+        code = terminate(self.process)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        return code
+
+    def log_tail(self) -> str:
+        return tail(self.log_path)
 
 
 def graceful_exit(code: int) -> bool:

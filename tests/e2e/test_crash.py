@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import STORES, fresh_database_url
+from tests.e2e.commitments import authorised, new_commitment, spend, wire_every_update
 from tests.e2e.server import MeterbellServer
 from tests.receiver import Receiver
 
@@ -34,62 +35,11 @@ async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str | No
         yield url
 
 
-async def authorised(server: MeterbellServer) -> httpx.AsyncClient:
-    token = server.token(server.initial_credentials()).json()["access_token"]
-    org_id = server.initial_credentials().org_id
-    return httpx.AsyncClient(
-        base_url=f"{server.base_url}/organizations/{org_id}/",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-    )
-
-
 async def wire_and_update(api: httpx.AsyncClient, receiver: Receiver) -> None:
-    rule = await api.post(
-        "notifications/configurations",
-        json={
-            "name": "every update",
-            "code": "every-update",
-            "alwaysFireEvent": True,
-            "eventName": "configuration.commitment.updated",
-        },
-    )
-    webhook = await api.post(
-        "integrationdestinations/webhooks",
-        json={
-            "name": "receiver",
-            "url": receiver.url("/crash"),
-            "credentials": {"type": "M3TER_SIGNED_REQUEST", "apiKey": "k", "secret": "s"},
-        },
-    )
-    config = await api.post(
-        "integrationconfigs",
-        json={
-            "entityType": "Notification",
-            "entityId": rule.json()["id"],
-            "destination": "Webhook",
-            "destinationId": webhook.json()["id"],
-        },
-    )
-    assert config.status_code == 200, config.text
-    commitment = (
-        await api.post(
-            "commitments",
-            json={
-                "accountId": "6a3d5b1e-2c4f-4e8a-9b7c-000000000001",
-                "amount": 100,
-                "currency": "USD",
-                "startDate": "2026-01-01",
-                "endDate": "2027-01-01",
-            },
-        )
-    ).json()
+    await wire_every_update(api, receiver.url("/crash"))
+    commitment = await new_commitment(api)
     for spent in range(1, UPDATES + 1):
-        response = await api.put(
-            f"commitments/{commitment['id']}", json={**commitment, "amountSpent": spent}
-        )
-        assert response.status_code == 200, response.text
-        commitment = response.json()
+        commitment = await spend(api, commitment, spent)
 
 
 async def test_sigkill_mid_delivery_loses_no_run(
