@@ -65,9 +65,12 @@ class Wakeups:
         return self._events[kind]
 
     def set(self, kind: Wakeup) -> None:
-        self._events[kind].set()
+        self._wake_here(kind)
         if self._relay is not None:
             self._relay.announce(kind)
+
+    def _wake_here(self, kind: Wakeup) -> None:
+        self._events[kind].set()
 
     def wake_all(self) -> None:
         for wake in self._events.values():
@@ -76,10 +79,9 @@ class Wakeups:
     def start_relay(self, database_url: str, *, listen: bool) -> None:
         """Relay through the PostgreSQL store at `database_url`; `listen` for the others'
         wake-ups too (processes that run workers)."""
-        on_wakeup = self._events.__getitem__
         self._relay = PostgresRelay(
             database_url,
-            on_wakeup=(lambda kind: on_wakeup(kind).set()) if listen else None,
+            on_wakeup=self._wake_here if listen else None,
             on_connected=self.wake_all if listen else None,
         )
         self._relay.start()
@@ -103,7 +105,11 @@ class PostgresRelay:
         on_wakeup: Callable[[Wakeup], None] | None,
         on_connected: Callable[[], None] | None,
     ) -> None:
-        self.dsn = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+        self.dsn = (
+            make_url(database_url)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False)
+        )
         self.sender = uuid4().hex
         self.on_wakeup = on_wakeup
         self.on_connected = on_connected
@@ -141,14 +147,14 @@ class PostgresRelay:
                 continue
             retry_in = RECONNECT_FIRST_S
             try:
-                await self._relay(conn)
+                await self._serve(conn)
             except _CONNECTION_ERRORS as exc:
                 log.warning("wake-up relay lost its connection", error=str(exc))
             finally:
                 with contextlib.suppress(*_CONNECTION_ERRORS):
                     await conn.close(timeout=CLOSE_TIMEOUT_S)
 
-    async def _relay(self, conn: asyncpg.Connection) -> None:
+    async def _serve(self, conn: asyncpg.Connection) -> None:
         conn.add_termination_listener(lambda _conn: self._work.set())
         if self.on_wakeup is not None:
             await conn.add_listener(CHANNEL, self._received)
