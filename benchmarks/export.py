@@ -19,11 +19,12 @@ What it does, for each store size N of `--rows` (default 100,000 and 1,000,000):
    and UNIQUE of `user`: 30,000 groups whatever N), `--repeat` times, a fresh Python process
    builds a USAGE job over the 30 days and times `write_job_files` — what the exporter runs in
    its worker thread. The process's peak RSS (VmHWM) is that export's peak; its RSS before the
-   export (imports done) is shown too. Medians are reported.
-3. Event-loop lag, at the largest N: a fresh process runs the export with `asyncio.to_thread`
-   (as `Exporter.job_step` does) while a task on the main loop sleeps `--tick-ms` at a time
-   and records how late each wake-up is; max and p99 lateness, and the same ticker's lateness
-   with no export running (idle).
+   export (app built) is shown too. Medians are reported.
+3. Event-loop lag, at the largest N: a fresh process holding what a server holds (the app
+   built, its start-up objects frozen, as `meterbell serve` does) runs the export with
+   `asyncio.to_thread` (as `Exporter.job_step` does) while a task on the main loop sleeps
+   `--tick-ms` at a time and records how late each wake-up is; max and p99 lateness, and the
+   same ticker's lateness with no export running (idle).
 
 Rows/s counts measurements read (for the aggregated export, rows of the file are far fewer).
 The machine may be shared: repeat runs and compare medians.
@@ -60,6 +61,7 @@ BATCH = 50_000
 START = datetime(2026, 3, 1, tzinfo=UTC)
 STEP_MS = DAYS * 86_400_000
 ACTOR = "benchmark"
+BENCH_SECRET_KEY = "export-benchmark-secret-key"
 CHILD_TIMEOUT_S = 1800.0
 KINDS = ("raw", "aggregated")
 
@@ -247,7 +249,10 @@ async def ticking(seconds: float | None, work: Any, tick_s: float) -> dict[str, 
 
 def run_child(task: dict[str, Any]) -> dict[str, Any]:
     """One export as `task` says; what it measured."""
+    from meterbell.app import create_app
+    from meterbell.config import Settings
     from meterbell.domain.clock import utcnow
+    from meterbell.heap import freeze_startup_objects
     from meterbell.store.exports import JobRow
     from meterbell.workers.export_writer import write_job_files
 
@@ -261,6 +266,9 @@ def run_child(task: dict[str, Any]) -> dict[str, Any]:
         dt_created=utcnow(),
     )
     work_dir = Path(task["work_dir"])
+    # The heap of a server: its app built and its start-up objects frozen, as `serve` does.
+    create_app(Settings(data_dir=work_dir, secret_key=BENCH_SECRET_KEY), run_workers=False)
+    freeze_startup_objects()
     result: dict[str, Any] = {"baseline_rss_mb": peak_rss_mb()}
     files: list[Any] = []
     started = time.perf_counter()
@@ -419,7 +427,7 @@ def markdown(report: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "RSS before: the export process with everything imported, before the export. Lag: how "
+        "RSS before: the export process with a server's app built, before the export. Lag: how "
         "late a task sleeping on the main loop woke up while the export ran in a thread "
         "(`asyncio.to_thread`, as the exporter runs it); idle: the same with no export.",
     ]

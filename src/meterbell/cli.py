@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from meterbell.config import Settings, display_url, write_private
 from meterbell.domain.errors import MeterbellError
+from meterbell.heap import freeze_startup_objects
 from meterbell.logs import configure_logging
 from meterbell.services import orgs
 from meterbell.store.db import Database
@@ -94,6 +95,7 @@ def serve(
     configure_logging(settings.log_level)
     _with_db(settings, lambda db: _bootstrap_default_org(db, settings.data_dir))
     application = create_app(settings, run_workers=not no_workers)
+    freeze_startup_objects()
     uvicorn.run(
         application,
         host=host or settings.host,
@@ -118,6 +120,7 @@ def worker() -> None:
     async def run_workers(db: Database) -> None:
         wakeups = Wakeups()
         workers = Workers(db, settings, wakeups, create_entity=entities.create_in)
+        freeze_startup_objects()
         if not db.is_sqlite:
             wakeups.start_relay(db.url, listen=True)
         await workers.start()
