@@ -78,8 +78,7 @@ def create_app(
             create_entity=entity_service.create_in,
             storage=state.storage,
         )
-        if not state.db.is_sqlite:
-            state.wakeups.start_relay(state.db.url, listen=run_workers)
+        state.wakeups.start_relay(state.db, listen=run_workers)
         if run_workers:
             await workers.start()
         try:

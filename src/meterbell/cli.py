@@ -121,8 +121,7 @@ def worker() -> None:
         wakeups = Wakeups()
         workers = Workers(db, settings, wakeups, create_entity=entities.create_in)
         freeze_startup_objects()
-        if not db.is_sqlite:
-            wakeups.start_relay(db.url, listen=True)
+        wakeups.start_relay(db, listen=True)
         await workers.start()
         try:
             await asyncio.Event().wait()

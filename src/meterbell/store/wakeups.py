@@ -21,6 +21,8 @@ import asyncpg
 import structlog
 from sqlalchemy import make_url
 
+from meterbell.store.db import Database
+
 log = structlog.get_logger(__name__)
 
 CHANNEL = "meterbell_wakeups"
@@ -76,11 +78,13 @@ class Wakeups:
         for wake in self._events.values():
             wake.set()
 
-    def start_relay(self, database_url: str, *, listen: bool) -> None:
-        """Relay through the PostgreSQL store at `database_url`; `listen` for the others'
-        wake-ups too (processes that run workers)."""
+    def start_relay(self, db: Database, *, listen: bool) -> None:
+        """Relay through `db` if it is PostgreSQL (SQLite has one process: nobody to tell);
+        `listen` for the others' wake-ups too (processes that run workers)."""
+        if db.is_sqlite:
+            return
         self._relay = PostgresRelay(
-            database_url,
+            db.url,
             on_wakeup=self._wake_here if listen else None,
             on_connected=self.wake_all if listen else None,
         )

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from meterbell.config import async_driver_url
+from meterbell.store.db import Database
 from meterbell.store.wakeups import APPLICATION_NAME, Wakeup, Wakeups
 from tests.conftest import POSTGRES_URL, fresh_database_url
 
@@ -29,6 +31,13 @@ async def url() -> AsyncIterator[str]:
         yield plain_url
 
 
+@pytest.fixture
+async def db(url: str) -> AsyncIterator[Database]:
+    database = Database(async_driver_url(url))
+    yield database
+    await database.dispose()
+
+
 async def woken(wakeups: Wakeups, *kinds: Wakeup) -> None:
     for kind in kinds:
         await asyncio.wait_for(wakeups[kind].wait(), TIMEOUT_S)
@@ -39,10 +48,10 @@ def clear(wakeups: Wakeups) -> None:
         wakeups[kind].clear()
 
 
-async def listening(url: str) -> Wakeups:
+async def listening(db: Database) -> Wakeups:
     """A process's wake-ups whose relay is connected: it wakes every loop once it is."""
     wakeups = Wakeups()
-    wakeups.start_relay(url, listen=True)
+    wakeups.start_relay(db, listen=True)
     await woken(wakeups, *Wakeup)
     clear(wakeups)
     return wakeups
@@ -69,8 +78,10 @@ async def wait_for_backends(url: str, count: int) -> list[int]:
     return pids
 
 
-async def test_a_wakeup_reaches_the_other_process_and_not_its_sender_again(url: str) -> None:
-    api, worker = await listening(url), await listening(url)
+async def test_a_wakeup_reaches_the_other_process_and_not_its_sender_again(
+    db: Database,
+) -> None:
+    api, worker = await listening(db), await listening(db)
     try:
         api.set(Wakeup.RUNS_DUE)
         assert api[Wakeup.RUNS_DUE].is_set()  # this process's loops at once
@@ -87,10 +98,10 @@ async def test_a_wakeup_reaches_the_other_process_and_not_its_sender_again(url: 
         await worker.stop_relay()
 
 
-async def test_a_process_that_does_not_listen_only_announces(url: str) -> None:
+async def test_a_process_that_does_not_listen_only_announces(url: str, db: Database) -> None:
     api = Wakeups()
-    api.start_relay(url, listen=False)
-    worker, other = await listening(url), await listening(url)
+    api.start_relay(db, listen=False)
+    worker, other = await listening(db), await listening(db)
     try:
         await wait_for_backends(url, 3)
         worker.set(Wakeup.EVENTS_WRITTEN)
@@ -106,9 +117,9 @@ async def test_a_process_that_does_not_listen_only_announces(url: str) -> None:
 
 
 async def test_after_losing_its_connection_a_relay_reconnects_and_wakes_every_loop(
-    url: str,
+    url: str, db: Database
 ) -> None:
-    api, worker = await listening(url), await listening(url)
+    api, worker = await listening(db), await listening(db)
     try:
         old = await wait_for_backends(url, 2)
         admin = await asyncpg.connect(url)
@@ -130,8 +141,8 @@ async def test_after_losing_its_connection_a_relay_reconnects_and_wakes_every_lo
         await worker.stop_relay()
 
 
-async def test_stopping_a_relay_closes_its_connection(url: str) -> None:
-    wakeups = await listening(url)
+async def test_stopping_a_relay_closes_its_connection(url: str, db: Database) -> None:
+    wakeups = await listening(db)
     await wait_for_backends(url, 1)
     await wakeups.stop_relay()
     await wait_for_backends(url, 0)
