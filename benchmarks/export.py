@@ -52,7 +52,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from harness import TemporaryPostgres
+from harness import METER, TemporaryPostgres
 
 ACCOUNTS = 1000
 USERS = 50
@@ -64,24 +64,6 @@ ACTOR = "benchmark"
 BENCH_SECRET_KEY = "export-benchmark-secret-key"
 CHILD_TIMEOUT_S = 1800.0
 KINDS = ("raw", "aggregated")
-
-METER = {
-    "name": "API calls",
-    "code": "api_calls",
-    "dataFields": [
-        {"category": "WHO", "code": "user", "name": "User"},
-        {"category": "MEASURE", "code": "requests", "name": "Requests", "unit": "count"},
-        {"category": "MEASURE", "code": "bytes", "name": "Bytes", "unit": "By"},
-    ],
-    "derivedFields": [
-        {
-            "category": "MEASURE",
-            "code": "bytesPerRequest",
-            "name": "Bytes per request",
-            "calculation": "bytes / requests",
-        }
-    ],
-}
 
 
 # -- the store ----------------------------------------------------------------------------------

@@ -57,6 +57,27 @@ BIND_RETRIES = 3
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
+# The meter the ingest and export benchmarks measure with: who called, how often, how much.
+METER_CODE = "api_calls"
+METER = {
+    "name": "API calls",
+    "code": METER_CODE,
+    "dataFields": [
+        {"category": "WHO", "code": "user", "name": "User"},
+        {"category": "MEASURE", "code": "requests", "name": "Requests", "unit": "count"},
+        {"category": "MEASURE", "code": "bytes", "name": "Bytes", "unit": "By"},
+    ],
+    "derivedFields": [
+        {
+            "category": "MEASURE",
+            "code": "bytesPerRequest",
+            "name": "Bytes per request",
+            "calculation": "bytes / requests",
+        }
+    ],
+}
+
+
 # -- small helpers ----------------------------------------------------------------------------
 
 

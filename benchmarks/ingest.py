@@ -51,6 +51,8 @@ import aiohttp
 import orjson
 from harness import (
     DEFAULT_POSTGRES_URL,
+    METER,
+    METER_CODE,
     Server,
     cpu_use,
     interrupt_on_sigterm,
@@ -64,30 +66,10 @@ from harness import (
 BATCH = 1000
 ACCOUNTS = 100
 USERS = 50
-METER_CODE = "api_calls"
 REQUEST_TIMEOUT_S = 60.0
 
 
 # -- what is sent -------------------------------------------------------------------------------
-
-
-METER = {
-    "name": "API calls",
-    "code": METER_CODE,
-    "dataFields": [
-        {"category": "WHO", "code": "user", "name": "User"},
-        {"category": "MEASURE", "code": "requests", "name": "Requests", "unit": "count"},
-        {"category": "MEASURE", "code": "bytes", "name": "Bytes", "unit": "By"},
-    ],
-    "derivedFields": [
-        {
-            "category": "MEASURE",
-            "code": "bytesPerRequest",
-            "name": "Bytes per request",
-            "calculation": "bytes / requests",
-        }
-    ],
-}
 
 
 class Batches:
