@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,18 +17,27 @@ PERFORM_ERROR = "integration.perform.error"
 DISABLED_ERROR = "integration.disabled.error"
 SEALED_SECRET = "sealedSecret"
 
-RunStatus = Literal[
-    "WAITING",
-    "STARTED",
-    "AWAITING_RETRY",
-    "RATE_LIMIT_RETRY",
-    "COMPLETE",
-    "ERROR",
-    "DISABLED",
-    "TIMEOUT_LIMIT_EXCEEDED",
-]
-RUN_STATUSES: tuple[str, ...] = RunStatus.__args__  # type: ignore[attr-defined]
-FINAL_STATUSES = frozenset({"COMPLETE", "ERROR", "DISABLED", "TIMEOUT_LIMIT_EXCEEDED"})
+
+class RunStatus(StrEnum):
+    """m3ter's RunStatus: where an integration run is in its life."""
+
+    WAITING = "WAITING"
+    STARTED = "STARTED"
+    AWAITING_RETRY = "AWAITING_RETRY"
+    RATE_LIMIT_RETRY = "RATE_LIMIT_RETRY"
+    COMPLETE = "COMPLETE"
+    ERROR = "ERROR"
+    AUTH_FAILED = "AUTH_FAILED"
+    ACCOUNTING_PERIOD_CLOSED = "ACCOUNTING_PERIOD_CLOSED"
+    INVOICE_ALREADY_PAID = "INVOICE_ALREADY_PAID"
+    DISABLED = "DISABLED"
+    TIMEOUT_LIMIT_EXCEEDED = "TIMEOUT_LIMIT_EXCEEDED"
+
+
+UNFINISHED_STATUSES = frozenset(
+    {RunStatus.WAITING, RunStatus.STARTED, RunStatus.AWAITING_RETRY, RunStatus.RATE_LIMIT_RETRY}
+)
+FINAL_STATUSES = frozenset(RunStatus) - UNFINISHED_STATUSES
 
 
 class SignedCredentials(BaseModel):
@@ -95,7 +105,7 @@ class AttemptOutcome:
 
 @dataclass(frozen=True)
 class NextStep:
-    status: str
+    status: RunStatus
     next_attempt_at: datetime | None
     error: str | None
 
@@ -121,14 +131,14 @@ def next_step(
 ) -> NextStep:
     """Where a run goes after an attempt: done, back in the queue, or failed for good."""
     if outcome.ok:
-        return NextStep("COMPLETE", None, None)
+        return NextStep(RunStatus.COMPLETE, None, None)
     if outcome.gone or failed_attempts >= policy.attempts:
-        return NextStep("ERROR", None, outcome.error)
+        return NextStep(RunStatus.ERROR, None, outcome.error)
     if outcome.retry_after_s is not None:
         wait = min(outcome.retry_after_s, policy.max_wait_s)
-        return NextStep("RATE_LIMIT_RETRY", now + timedelta(seconds=wait), outcome.error)
+        return NextStep(RunStatus.RATE_LIMIT_RETRY, now + timedelta(seconds=wait), outcome.error)
     wait = policy.wait_before_retry(failed_attempts)
-    return NextStep("AWAITING_RETRY", now + timedelta(seconds=wait), outcome.error)
+    return NextStep(RunStatus.AWAITING_RETRY, now + timedelta(seconds=wait), outcome.error)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
 
 from meterbell.domain.catalog import EntitySpec, FilterOp
+from meterbell.domain.errors import InvalidRequest
+
+Choice = TypeVar("Choice", bound=StrEnum)
 
 
 @dataclass(frozen=True)
@@ -35,3 +40,16 @@ def entity_filters(spec: EntitySpec, query: Mapping[str, Sequence[str]]) -> list
         if values:
             filters.append(FieldFilter(flt.field, flt.op, values))
     return filters
+
+
+def choice_param(
+    query: Mapping[str, Sequence[str]], name: str, choices: type[Choice]
+) -> Choice | None:
+    """A query parameter that must be one of an enum's values (None when absent)."""
+    raw = query.get(name, [""])[-1]
+    if not raw:
+        return None
+    try:
+        return choices(raw)
+    except ValueError as exc:
+        raise InvalidRequest(f"{name} must be one of: {', '.join(choices)}") from exc

@@ -21,7 +21,6 @@ from meterbell.domain.errors import InvalidRequest
 from meterbell.domain.events import dto
 
 SCHEDULED_CATEGORY = "Scheduled"
-CONFIGURATION_KIND = "scheduledevent"
 DATE_FORMATS = ("date", "date-time")
 NAME_FORM = re.compile(r"scheduled\.([^.\s]+)\.([A-Za-z0-9_-]+)")
 DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")

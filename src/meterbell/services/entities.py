@@ -18,7 +18,7 @@ from meterbell.domain.pagination import Page
 from meterbell.domain.validation import validate_entity_body
 from meterbell.services import scheduled, versioned
 from meterbell.services.versioned import Document, EventsFor, Kind
-from meterbell.store import entities as entity_store
+from meterbell.store import documents as document_store
 from meterbell.store.db import Database
 from meterbell.store.events import EventRow
 
@@ -76,7 +76,7 @@ def _fields_recorder(org_id: str, spec: EntitySpec) -> versioned.AlsoInTransacti
             and (kind := type_word(value)) is not None
         }
         if fresh:
-            await entity_store.record_fields_seen(conn, org_id, spec.name, fresh)
+            await document_store.record_fields_seen(conn, org_id, spec.name, fresh)
             _fields_recorded.update((org_id, spec.name, name) for name in fresh)
 
     return record

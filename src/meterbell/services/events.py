@@ -15,7 +15,7 @@ from meterbell.domain.listing import split_values
 from meterbell.domain.measurements import INGEST_FAILURE, INGEST_FAILURE_FIELDS
 from meterbell.domain.pagination import Page, continue_before, page_from_rows
 from meterbell.services import scheduled
-from meterbell.store import entities as entity_store
+from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store.db import Database
 
@@ -102,7 +102,7 @@ async def event_fields(
     """`new.*` / `old.*` field paths and m3ter type words, per event type (a scheduled event
     has its entity's `new.*` fields, as a created event does)."""
     async with db.read() as conn:
-        seen = await entity_store.fields_seen(conn, org_id)
+        seen = await document_store.fields_seen(conn, org_id)
         scheduled_events = await scheduled.configured_events(conn, org_id)
     fields: dict[str, dict[str, str]] = {}
     for spec in catalog.all_entities():

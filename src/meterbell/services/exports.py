@@ -12,13 +12,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.clock import as_utc, isoformat
+from meterbell.domain.documents import DocumentKind
 from meterbell.domain.download_links import DownloadSigner
 from meterbell.domain.errors import Conflict, InvalidRequest, NotFound
 from meterbell.domain.exports.jobs import (
-    DESTINATION_KIND,
-    JOB_STATUSES,
     KEPT_FILES_LIFETIME,
-    SCHEDULE_KIND,
+    JobStatus,
     kept_file,
     public_job,
     spec_for_adhoc,
@@ -26,19 +25,19 @@ from meterbell.domain.exports.jobs import (
 )
 from meterbell.domain.exports.requests import checked_adhoc, checked_destination, checked_schedule
 from meterbell.domain.exports.timing import next_run
-from meterbell.domain.listing import FieldFilter, id_filters, split_values
+from meterbell.domain.listing import FieldFilter, choice_param, id_filters, split_values
 from meterbell.domain.meters import field_codes
 from meterbell.domain.pagination import Page, continue_before, encode_next_token
 from meterbell.services import versioned
 from meterbell.services.versioned import Document, Kind
-from meterbell.store import entities as document_store
+from meterbell.store import documents as document_store
 from meterbell.store import exports as export_store
 from meterbell.store.db import Database
 from meterbell.store.export_storage import ExportStorage
 from meterbell.store.exports import JobQuery, JobRow
 
-DESTINATION = Kind(DESTINATION_KIND, "Export destination")
-SCHEDULE = Kind(SCHEDULE_KIND, "Export schedule")
+DESTINATION = Kind(DocumentKind.EXPORT_DESTINATION, "Export destination")
+SCHEDULE = Kind(DocumentKind.EXPORT_SCHEDULE, "Export schedule")
 DESTINATION_PAGE_SIZE = 200
 SCHEDULE_PAGE_SIZE = 100
 JOB_PAGE_SIZE = 100
@@ -124,7 +123,7 @@ async def _check_references(conn: AsyncConnection, org_id: str, selection: Docum
         raise InvalidRequest(f"'destinationIds': no export destination {', '.join(missing)}")
     references = _field_references(selection)
     meter_ids = set(selection.get("meterIds") or []) | {m for _, m, _ in references}
-    meters = await _owned(conn, org_id, "meter", meter_ids)
+    meters = await _owned(conn, org_id, DocumentKind.METER, meter_ids)
     if missing := sorted(meter_ids - set(meters)):
         raise InvalidRequest(f"No meter {', '.join(missing)} in this organization")
     for where, meter_id, code in references:
@@ -265,13 +264,10 @@ def _date_filter(query: Mapping[str, Sequence[str]], name: str) -> datetime | No
 
 
 def job_query(query: Mapping[str, Sequence[str]]) -> JobQuery:
-    status = query.get("status", [""])[-1] or None
-    if status is not None and status not in JOB_STATUSES:
-        raise InvalidRequest(f"status must be one of: {', '.join(JOB_STATUSES)}")
     return JobQuery(
         ids=split_values(query.get("ids", ())),
         schedule_id=query.get("scheduleId", [""])[-1] or None,
-        status=status,
+        status=choice_param(query, "status", JobStatus),
         created_from=_date_filter(query, "dateCreatedStart"),
         created_before=_date_filter(query, "dateCreatedEnd"),
     )
@@ -294,7 +290,7 @@ async def list_jobs(
 
 
 def _downloadable(job: JobRow, now: datetime) -> list[dict[str, Any]]:
-    if job.status != "SUCCEEDED":
+    if job.status != JobStatus.SUCCEEDED:
         raise Conflict(
             f"Export job {job.id} is {job.status}: its files can be downloaded once it has "
             "SUCCEEDED"

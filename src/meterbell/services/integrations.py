@@ -22,7 +22,7 @@ from meterbell.services import versioned
 from meterbell.services.notifications import RULE
 from meterbell.services.versioned import Document
 from meterbell.services.webhooks import INTEGRATION, WEBHOOK
-from meterbell.store import entities as document_store
+from meterbell.store import documents as document_store
 from meterbell.store import runs as run_store
 from meterbell.store.db import Database
 

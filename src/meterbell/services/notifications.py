@@ -11,6 +11,7 @@ from meterbell.domain.calc import (
     Calculation,
     compile_calculation,
 )
+from meterbell.domain.documents import DocumentKind
 from meterbell.domain.errors import InvalidRequest
 from meterbell.domain.listing import FieldFilter, id_filters
 from meterbell.domain.notifications import NotificationRuleFields, rule_context
@@ -19,11 +20,10 @@ from meterbell.domain.validation import validate_model
 from meterbell.services import events as event_service
 from meterbell.services import versioned
 from meterbell.services.versioned import Document, Kind
-from meterbell.store import entities as document_store
 from meterbell.store import events as event_store
 from meterbell.store.db import Database
 
-RULE = Kind(document_store.RULE_TYPE, "Notification")
+RULE = Kind(DocumentKind.RULE, "Notification")
 MAX_PAGE_SIZE = 100
 
 

@@ -12,7 +12,8 @@ import orjson
 
 from meterbell.domain.clock import as_utc, isoformat, utcnow
 from meterbell.domain.errors import Conflict, InvalidRequest, NotFound
-from meterbell.domain.integrations import FINAL_STATUSES, RUN_STATUSES
+from meterbell.domain.integrations import FINAL_STATUSES, RunStatus
+from meterbell.domain.listing import choice_param
 from meterbell.domain.pagination import Page, continue_before, page_from_rows
 from meterbell.store import runs as run_store
 from meterbell.store.db import Database
@@ -56,11 +57,8 @@ def _date_param(query: Mapping[str, Sequence[str]], name: str) -> datetime | Non
 
 
 def run_query(query: Mapping[str, Sequence[str]], **fixed: str | None) -> run_store.RunQuery:
-    status = query.get("status", [""])[-1] or None
-    if status is not None and status not in RUN_STATUSES:
-        raise InvalidRequest(f"status must be one of: {', '.join(RUN_STATUSES)}")
     return run_store.RunQuery(
-        status=status,
+        status=choice_param(query, "status", RunStatus),
         start=_date_param(query, "startDate"),
         end=_date_param(query, "endDate"),
         **fixed,
@@ -128,7 +126,7 @@ async def resend(db: Database, org_id: str, run_id: str) -> dict[str, Any]:
         destination=old.destination,
         destination_id=old.destination_id,
         event_id=old.event_id,
-        status="WAITING",
+        status=RunStatus.WAITING,
         body=old.body,
         dt_created=now,
         next_attempt_at=now,

@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.catalog import EntitySpec
+from meterbell.domain.documents import DocumentKind
 from meterbell.domain.errors import Conflict
 from meterbell.domain.listing import id_filters
 from meterbell.domain.pagination import Page
 from meterbell.domain.scheduled import (
-    CONFIGURATION_KIND,
     ScheduledEventFields,
     checked_configuration,
     due_time,
@@ -28,12 +28,12 @@ from meterbell.domain.scheduled import (
 from meterbell.domain.validation import validate_model
 from meterbell.services import versioned
 from meterbell.services.versioned import Document, Kind
-from meterbell.store import entities as document_store
+from meterbell.store import documents as document_store
 from meterbell.store import scheduled as target_store
 from meterbell.store.db import Database
 from meterbell.store.scheduled import Target
 
-CONFIGURATION = Kind(CONFIGURATION_KIND, "ScheduledEventConfiguration")
+CONFIGURATION = Kind(DocumentKind.SCHEDULED_EVENT, "ScheduledEventConfiguration")
 MAX_PAGE_SIZE = 100
 
 

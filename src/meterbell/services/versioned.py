@@ -16,7 +16,7 @@ from meterbell.domain.clock import isoformat, utcnow
 from meterbell.domain.errors import Conflict, InvalidRequest, NotFound, VersionConflict
 from meterbell.domain.listing import FieldFilter
 from meterbell.domain.pagination import Page, continue_before, page_from_rows
-from meterbell.store import entities as document_store
+from meterbell.store import documents as document_store
 from meterbell.store.db import Database
 from meterbell.store.events import EventRow, insert_events
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from meterbell.domain.documents import DocumentKind
 from meterbell.domain.errors import Conflict, InvalidRequest
 from meterbell.domain.integrations import SEALED_SECRET, WebhookFields
 from meterbell.domain.listing import FieldFilter, id_filters
@@ -21,11 +22,11 @@ from meterbell.domain.urls import is_public_address, url_problem
 from meterbell.domain.validation import SERVER_FIELDS, validate_model
 from meterbell.services import versioned
 from meterbell.services.versioned import Document, Kind
-from meterbell.store import entities as document_store
+from meterbell.store import documents as document_store
 from meterbell.store.db import Database
 
-WEBHOOK = Kind(document_store.WEBHOOK_TYPE, "Webhook destination")
-INTEGRATION = Kind(document_store.INTEGRATION_TYPE, "Integration configuration")
+WEBHOOK = Kind(DocumentKind.WEBHOOK, "Webhook destination")
+INTEGRATION = Kind(DocumentKind.INTEGRATION, "Integration configuration")
 MAX_PAGE_SIZE = 200
 
 

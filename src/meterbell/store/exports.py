@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meterbell.domain.exports.jobs import JobStatus
 from meterbell.store.tables import export_jobs, export_schedule_runs
 
 
@@ -29,7 +30,7 @@ class JobRow:
     org_id: str
     schedule_id: str | None
     source_type: str
-    status: str
+    status: JobStatus
     spec: dict[str, Any]
     dt_created: datetime
     attempts: int = 0
@@ -47,7 +48,9 @@ JOB_COLUMNS = tuple(f.name for f in fields(JobRow) if f.name != "seq")
 
 
 def _job(row: Any) -> JobRow:
-    return JobRow(**{name: getattr(row, name) for name in (*JOB_COLUMNS, "seq")})
+    job = JobRow(**{name: getattr(row, name) for name in (*JOB_COLUMNS, "seq")})
+    job.status = JobStatus(job.status)
+    return job
 
 
 async def insert_job(conn: AsyncConnection, job: JobRow) -> None:
@@ -72,7 +75,7 @@ async def queue_job(
             org_id=org_id,
             schedule_id=schedule_id,
             source_type=source_type,
-            status="PENDING",
+            status=JobStatus.PENDING,
             spec=spec,
             dt_created=at,
             next_attempt_at=at,
@@ -101,7 +104,7 @@ async def claim_job(
             update(export_jobs)
             .where(export_jobs.c.seq == seq)
             .values(
-                status="RUNNING",
+                status=JobStatus.RUNNING,
                 attempts=export_jobs.c.attempts + 1,
                 next_attempt_at=lease_until,
                 lease_owner=owner,
@@ -156,9 +159,9 @@ async def release_jobs(conn: AsyncConnection, owner: str, now: datetime) -> None
     """A worker shutting down hands its running jobs back, due at once."""
     await conn.execute(
         update(export_jobs)
-        .where((export_jobs.c.lease_owner == owner) & (export_jobs.c.status == "RUNNING"))
+        .where((export_jobs.c.lease_owner == owner) & (export_jobs.c.status == JobStatus.RUNNING))
         .values(
-            status="PENDING",
+            status=JobStatus.PENDING,
             next_attempt_at=now,
             lease_owner=None,
             attempts=export_jobs.c.attempts - 1,

@@ -28,6 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.clock import as_utc
+from meterbell.domain.documents import DocumentKind
 from meterbell.store.tables import (
     Timestamp,
     entities,
@@ -37,7 +38,6 @@ from meterbell.store.tables import (
     measurements,
 )
 
-METER, ACCOUNT = "meter", "account"
 # Inbox rows looked at per claim: enough to fill a batch from small submissions.
 CLAIM_WINDOW = 200
 SQLITE_INSERT = (
@@ -207,7 +207,7 @@ async def meter_versions(conn: AsyncConnection, org_id: str) -> dict[str, tuple[
     """`{code: (id, version)}` of the organization's meters."""
     rows = await conn.execute(
         select(entities.c.code, entities.c.id, entities.c.version).where(
-            (entities.c.org_id == org_id) & (entities.c.entity_type == METER)
+            (entities.c.org_id == org_id) & (entities.c.entity_type == DocumentKind.METER)
         )
     )
     return {row.code: (row.id, row.version) for row in rows if row.code is not None}
@@ -218,7 +218,7 @@ async def account_ids(conn: AsyncConnection, org_id: str, codes: Collection[str]
     rows = await conn.execute(
         select(entities.c.code, entities.c.id).where(
             (entities.c.org_id == org_id)
-            & (entities.c.entity_type == ACCOUNT)
+            & (entities.c.entity_type == DocumentKind.ACCOUNT)
             & entities.c.code.in_(list(codes))
         )
     )
@@ -235,7 +235,7 @@ async def account_codes_folded(
     rows = await conn.execute(
         select(entities.c.code).where(
             (entities.c.org_id == org_id)
-            & (entities.c.entity_type == ACCOUNT)
+            & (entities.c.entity_type == DocumentKind.ACCOUNT)
             & func.lower(entities.c.code).in_(list(folded))
         )
     )

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meterbell.domain.integrations import RunStatus
 from meterbell.store.tables import integration_health, integration_runs, run_attempts
 
 
@@ -30,7 +31,7 @@ class RunRow:
     destination: str
     destination_id: str
     event_id: str
-    status: str
+    status: RunStatus
     body: str
     dt_created: datetime
     attempts: int = 0
@@ -48,7 +49,9 @@ RUN_COLUMNS = tuple(f.name for f in fields(RunRow) if f.name != "seq")
 
 
 def _from_row(row: Any) -> RunRow:
-    return RunRow(**{name: getattr(row, name) for name in (*RUN_COLUMNS, "seq")})
+    run = RunRow(**{name: getattr(row, name) for name in (*RUN_COLUMNS, "seq")})
+    run.status = RunStatus(run.status)
+    return run
 
 
 async def insert_runs(conn: AsyncConnection, runs: Sequence[RunRow]) -> None:
@@ -83,7 +86,7 @@ async def claim_due(
     rows = await conn.execute(
         update(integration_runs)
         .where(integration_runs.c.seq.in_(seqs))
-        .values(status="STARTED", next_attempt_at=lease_until, lease_owner=owner)
+        .values(status=RunStatus.STARTED, next_attempt_at=lease_until, lease_owner=owner)
         .returning(*integration_runs.c)
     )
     return [_from_row(row) for row in rows]
@@ -94,7 +97,7 @@ class FinishedAttempt:
     """One attempt of a run, and where the run goes next."""
 
     run: RunRow
-    status: str
+    status: RunStatus
     next_attempt_at: datetime | None
     error: str | None
     log: dict[str, Any]
@@ -150,7 +153,7 @@ async def finish_attempts(
 
 
 async def settle_without_attempt(
-    conn: AsyncConnection, run: RunRow, *, status: str, error: str, at: datetime
+    conn: AsyncConnection, run: RunRow, *, status: RunStatus, error: str, at: datetime
 ) -> None:
     """Close a run that will not be sent (its integration or destination is gone or off)."""
     await conn.execute(
@@ -176,7 +179,7 @@ class RunQuery:
     entity_type: str | None = None
     entity_id: str | None = None
     destination_id: str | None = None
-    status: str | None = None
+    status: RunStatus | None = None
     start: datetime | None = None
     end: datetime | None = None
 
@@ -246,8 +249,11 @@ async def release_leases(conn: AsyncConnection, owner: str, now: datetime) -> No
     """A worker shutting down hands its started runs back, due at once."""
     await conn.execute(
         update(integration_runs)
-        .where((integration_runs.c.lease_owner == owner) & (integration_runs.c.status == "STARTED"))
-        .values(status="WAITING", next_attempt_at=now, lease_owner=None)
+        .where(
+            (integration_runs.c.lease_owner == owner)
+            & (integration_runs.c.status == RunStatus.STARTED)
+        )
+        .values(status=RunStatus.WAITING, next_attempt_at=now, lease_owner=None)
     )
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.clock import as_utc
-from meterbell.domain.scheduled import CONFIGURATION_KIND
+from meterbell.domain.documents import DocumentKind
 from meterbell.store.tables import entities, scheduled_targets
 
 
@@ -137,7 +137,7 @@ def due_query(*, now: datetime, not_before: datetime, limit: int) -> Select[Any]
         .join(
             configurations,
             (configurations.c.org_id == t.org_id)
-            & (configurations.c.entity_type == CONFIGURATION_KIND)
+            & (configurations.c.entity_type == DocumentKind.SCHEDULED_EVENT)
             & (configurations.c.id == t.config_id),
         )
         .join(

@@ -29,6 +29,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.clock import isoformat, utcnow
+from meterbell.domain.documents import DocumentKind
 from meterbell.domain.integrations import (
     DISABLED_ERROR,
     INTEGRATION_CATEGORY,
@@ -37,6 +38,7 @@ from meterbell.domain.integrations import (
     DeliveryTarget,
     NextStep,
     RetryPolicy,
+    RunStatus,
     classify_response,
     delivery_target,
     integration_error_data,
@@ -45,7 +47,7 @@ from meterbell.domain.integrations import (
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.domain.signing import SIGNATURE_HEADER, signed_headers
 from meterbell.domain.urls import is_public_address
-from meterbell.store import entities as document_store
+from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store import runs as run_store
 from meterbell.store.db import Database
@@ -244,10 +246,10 @@ class Deliverer:
     async def _attempt(self, run: RunRow, target: DeliveryTarget | None) -> Result:
         if target is None:
             reason = "Not sent: the integration configuration or its destination was deleted"
-            return Result(run, None, NextStep("ERROR", None, reason))
+            return Result(run, None, NextStep(RunStatus.ERROR, None, reason))
         if target.closed_reason is not None:
             return Result(
-                run, target, NextStep("DISABLED", None, f"Not sent: {target.closed_reason}")
+                run, target, NextStep(RunStatus.DISABLED, None, f"Not sent: {target.closed_reason}")
             )
         outcome, attempt_log = await self._post(run, target)
         step = next_step(outcome, run.attempts + 1, self.limits.policy, self.now())
@@ -358,9 +360,9 @@ class Deliverer:
             now,
         )
         for result in attempted:
-            if result.step.status == "COMPLETE":
+            if result.step.status == RunStatus.COMPLETE:
                 succeeded.add(result.run.config_id)
-            elif result.step.status == "ERROR":
+            elif result.step.status == RunStatus.ERROR:
                 errors.extend(await self._failed_run(conn, result, now))
         await run_store.reset_failures(conn, succeeded)
         await event_store.insert_events(conn, errors)
@@ -415,10 +417,10 @@ class Deliverer:
 async def _targets_for(conn: AsyncConnection, runs: list[RunRow]) -> dict[str, DeliveryTarget]:
     """Current delivery targets of claimed runs, by integration configuration id."""
     configs = await document_store.documents_by_id(
-        conn, document_store.INTEGRATION_TYPE, {run.config_id for run in runs}
+        conn, DocumentKind.INTEGRATION, {run.config_id for run in runs}
     )
     webhooks = await document_store.documents_by_id(
-        conn, document_store.WEBHOOK_TYPE, {str(c.get("destinationId")) for c in configs.values()}
+        conn, DocumentKind.WEBHOOK, {str(c.get("destinationId")) for c in configs.values()}
     )
     return {
         config_id: delivery_target(config, webhooks[config["destinationId"]])
@@ -430,7 +432,7 @@ async def _targets_for(conn: AsyncConnection, runs: list[RunRow]) -> dict[str, D
 async def _disable_config(conn: AsyncConnection, run: RunRow, why: str, now: datetime) -> bool:
     """Turn the integration off (a new version), unless it already is."""
     config = await document_store.get_entity(
-        conn, run.org_id, document_store.INTEGRATION_TYPE, run.config_id
+        conn, run.org_id, DocumentKind.INTEGRATION, run.config_id
     )
     if config is None or not config.get("enabled", True):
         return False
@@ -444,5 +446,5 @@ async def _disable_config(conn: AsyncConnection, run: RunRow, why: str, now: dat
         "lastModifiedBy": SYSTEM_ACTOR,
     }
     return await document_store.replace_entity(
-        conn, run.org_id, document_store.INTEGRATION_TYPE, disabled, expected_version=version
+        conn, run.org_id, DocumentKind.INTEGRATION, disabled, expected_version=version
     )

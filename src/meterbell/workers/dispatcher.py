@@ -22,10 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.calc import Calculation, compile_calculation
 from meterbell.domain.clock import isoformat, utcnow
+from meterbell.domain.documents import DocumentKind
 from meterbell.domain.integrations import (
     NOTIFICATION_ENTITY,
     WEBHOOK_DESTINATION,
     DeliveryTarget,
+    RunStatus,
     delivery_target,
 )
 from meterbell.domain.notifications import (
@@ -33,7 +35,7 @@ from meterbell.domain.notifications import (
     notification_payload,
     rule_context,
 )
-from meterbell.store import entities as document_store
+from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store import runs as run_store
 from meterbell.store.db import Database
@@ -85,20 +87,16 @@ async def load_rules(conn: AsyncConnection, org_ids: Iterable[str]) -> dict[str,
     """The rules of each organization that has any."""
     orgs = set(org_ids)
     by_event: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for org_id, rule in await document_store.documents_of_orgs(
-        conn, document_store.RULE_TYPE, orgs
-    ):
+    for org_id, rule in await document_store.documents_of_orgs(conn, DocumentKind.RULE, orgs):
         if rule.get("active", True):
             by_event[org_id][rule["eventName"]].append(rule)
     targets: dict[str, dict[str, list[Target]]] = defaultdict(lambda: defaultdict(list))
     if by_event:
         configs = await document_store.documents_of_orgs(
-            conn, document_store.INTEGRATION_TYPE, set(by_event)
+            conn, DocumentKind.INTEGRATION, set(by_event)
         )
         webhook_ids = {str(c["destinationId"]) for _, c in configs if c.get("destinationId")}
-        webhooks = await document_store.documents_by_id(
-            conn, document_store.WEBHOOK_TYPE, webhook_ids
-        )
+        webhooks = await document_store.documents_by_id(conn, DocumentKind.WEBHOOK, webhook_ids)
         for org_id, config in configs:
             if config.get("entityType") == NOTIFICATION_ENTITY:
                 webhook = webhooks.get(config.get("destinationId", ""))
@@ -176,7 +174,7 @@ class Dispatcher:
         ]
         if leased and self.receiver is not None:
             self.receiver.take(leased)
-        if any(run.status == "WAITING" for run, _ in firings.runs):
+        if any(run.status == RunStatus.WAITING for run, _ in firings.runs):
             self.on_runs_waiting()
 
     def _calculation(self, rule: Mapping[str, Any]) -> Calculation:
@@ -243,7 +241,7 @@ class Dispatcher:
             destination=WEBHOOK_DESTINATION,
             destination_id=str(config.get("destinationId")),
             event_id=event.id,
-            status="WAITING",
+            status=RunStatus.WAITING,
             body=body,
             dt_created=now,
             next_attempt_at=now,
@@ -251,13 +249,13 @@ class Dispatcher:
         closed = "the webhook destination was deleted" if target is None else target.closed_reason
         if closed is not None:
             run.status, run.next_attempt_at, run.error, run.dt_completed = (
-                "DISABLED",
+                RunStatus.DISABLED,
                 None,
                 f"Not sent: {closed}",
                 now,
             )
         elif self.receiver is not None and self.receiver.accepts(run.destination_id):
-            run.status, run.lease_owner = "STARTED", self.receiver.owner
+            run.status, run.lease_owner = RunStatus.STARTED, self.receiver.owner
             run.next_attempt_at, run.dt_started = now + self.receiver.lease, now
         return run
 

@@ -26,6 +26,7 @@ from sqlalchemy import ColumnElement, String, Text, cast, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncResult
 
 from meterbell.domain.clock import as_utc
+from meterbell.domain.documents import DocumentKind
 from meterbell.domain.exports.aggregation import Aggregation, Aggregator, Group
 from meterbell.domain.exports.formats import FileEncoder
 from meterbell.domain.exports.layout import file_extension
@@ -35,7 +36,7 @@ from meterbell.domain.exports.operational import (
     source_rows,
 )
 from meterbell.domain.meters import field_codes
-from meterbell.store import entities as document_store
+from meterbell.store import documents as document_store
 from meterbell.store.db import Database
 from meterbell.store.exports import JobRow
 from meterbell.store.tables import measurements
@@ -259,8 +260,8 @@ async def _write_aggregated(conn: AsyncConnection, job: JobRow, out_path: Path) 
 
 async def _write_raw(conn: AsyncConnection, job: JobRow, out_path: Path) -> GzipFile:
     spec = job.spec
-    meters = await _documents_by_id(conn, job.org_id, "meter")
-    accounts = await _documents_by_id(conn, job.org_id, "account")
+    meters = await _documents_by_id(conn, job.org_id, DocumentKind.METER)
+    accounts = await _documents_by_id(conn, job.org_id, DocumentKind.ACCOUNT)
     chosen = [meters[m] for m in spec.get("meterIds") or sorted(meters) if m in meters]
     codes = list(dict.fromkeys(code for meter in chosen for code in field_codes(meter)))
     out = GzipFile(out_path, [*RAW_COLUMNS, *codes], str(spec.get("exportFileFormat", "CSV")))

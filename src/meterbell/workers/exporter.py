@@ -26,20 +26,20 @@ from typing import Any
 import structlog
 
 from meterbell.domain.clock import as_utc, utcnow
+from meterbell.domain.documents import DocumentKind
 from meterbell.domain.exports.jobs import (
-    DESTINATION_KIND,
     JOB_FAILURE,
     JOB_FAILURE_CATEGORY,
     KEPT_FILES_LIFETIME,
     MAX_JOB_ATTEMPTS,
-    SCHEDULE_KIND,
+    JobStatus,
     failure_event_data,
     kept_file,
     spec_for_schedule,
 )
 from meterbell.domain.exports.layout import export_file_key
 from meterbell.domain.exports.timing import next_run
-from meterbell.store import entities as document_store
+from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store import exports as export_store
 from meterbell.store.db import Database
@@ -92,7 +92,7 @@ class Exporter:
             due = await export_store.claim_due_schedules(conn, now, SCHEDULE_BATCH)
             for item in due:
                 schedule = await document_store.get_entity(
-                    conn, item.org_id, SCHEDULE_KIND, item.schedule_id
+                    conn, item.org_id, DocumentKind.EXPORT_SCHEDULE, item.schedule_id
                 )
                 if schedule is None:
                     await export_store.forget_schedule(conn, item.schedule_id)
@@ -171,7 +171,7 @@ class Exporter:
             found = []
             for destination_id in job.spec.get("destinationIds") or []:
                 destination = await document_store.get_entity(
-                    conn, job.org_id, DESTINATION_KIND, destination_id
+                    conn, job.org_id, DocumentKind.EXPORT_DESTINATION, destination_id
                 )
                 if destination is None:
                     raise JobFailed(
@@ -246,7 +246,7 @@ class Exporter:
             await export_store.finish_job(
                 conn,
                 job,
-                status="SUCCEEDED",
+                status=JobStatus.SUCCEEDED,
                 at=self.now(),
                 files=files,
                 row_count=sum(int(f["rows"]) for f in files),
@@ -271,7 +271,7 @@ class Exporter:
         )
         async with self.db.write() as conn:
             if await export_store.finish_job(
-                conn, job, status="FAILED", at=now, error=failure.reason
+                conn, job, status=JobStatus.FAILED, at=now, error=failure.reason
             ):
                 await event_store.insert_events(conn, [event])
         self.on_events_written()

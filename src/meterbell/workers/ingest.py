@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.catalog import EntitySpec, entity_by_name
 from meterbell.domain.clock import utcnow
+from meterbell.domain.documents import DocumentKind
 from meterbell.domain.measurements import (
     CALCULATION_ERROR,
     DUPLICATE_UID,
@@ -46,7 +47,7 @@ from meterbell.domain.measurements import (
     utc_timestamp,
 )
 from meterbell.domain.meters import MeterPlan, meter_plan
-from meterbell.store import entities as document_store
+from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store import ingest as ingest_store
 from meterbell.store.db import Database
@@ -209,7 +210,7 @@ class IngestValidator:
             if (plan := cached.get(code)) is None or (plan.id, plan.version) != (meter_id, version)
         ]
         fresh = (
-            await document_store.documents_by_id(conn, ingest_store.METER, stale) if stale else {}
+            await document_store.documents_by_id(conn, DocumentKind.METER, stale) if stale else {}
         )
         plans = {
             code: meter_plan(fresh[meter_id]) if meter_id in fresh else cached[code]

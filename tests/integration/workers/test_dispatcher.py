@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import update
 
 from meterbell.domain.catalog import entity_by_name
-from meterbell.store import entities as document_store
+from meterbell.store import documents as document_store
 from meterbell.store.db import Database
 from meterbell.store.tables import entities
 from meterbell.workers.dispatcher import Dispatcher

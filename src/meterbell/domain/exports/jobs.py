@@ -6,18 +6,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from meterbell.domain.clock import as_utc, isoformat
 from meterbell.domain.exports.periods import period_window
 
-DESTINATION_KIND = "dataexportdestination"
-SCHEDULE_KIND = "dataexportschedule"
 # Files a job keeps for download (it had no destination) live this long.
 KEPT_FILES_LIFETIME = timedelta(hours=24)
-JobStatus = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED"]
-JOB_STATUSES: tuple[str, ...] = JobStatus.__args__  # type: ignore[attr-defined]
+
+
+class JobStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
 JOB_FAILURE = "dataexport.job.failure"
 JOB_FAILURE_CATEGORY = "DataExportJobFailure"
 JOB_FAILURE_FIELDS = {

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meterbell.domain.documents import DELIVERY_CONFIG_KINDS
 from meterbell.domain.listing import FieldFilter
 from meterbell.store.tables import Json, delivery_config_revisions, entities, entity_fields_seen
 
@@ -55,13 +56,6 @@ def _condition(flt: FieldFilter, dialect: str) -> ColumnElement[bool]:
     if flt.op == "contains":
         return _array_contains(flt.field, flt.values[0], dialect)
     return column == flt.values[0]
-
-
-# Storage names of the documents that configure deliveries. A write to one of them bumps its
-# organization's delivery configuration revision (`delivery_config_revisions`), in the same
-# transaction.
-RULE_TYPE, INTEGRATION_TYPE, WEBHOOK_TYPE = "notification", "integrationconfig", "webhook"
-DELIVERY_CONFIG_TYPES = frozenset({RULE_TYPE, INTEGRATION_TYPE, WEBHOOK_TYPE})
 
 
 async def insert_entity(
@@ -155,7 +149,7 @@ async def delete_entity(
 
 
 async def _note_write(conn: AsyncConnection, org_id: str, entity_type: str) -> None:
-    if entity_type not in DELIVERY_CONFIG_TYPES:
+    if entity_type not in DELIVERY_CONFIG_KINDS:
         return
     maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     first = maker(delivery_config_revisions).values(org_id=org_id, revision=1)
