@@ -29,6 +29,7 @@ CHECKPOINT_INTERVAL_S = 0.1
 RESTART_WAL_FRAMES = 8192  # pages: 32 MiB of 4 KiB pages
 TRUNCATE_WAL_BYTES = 128 * 1024 * 1024
 RESTART_WAIT_S = 0.05
+WAL_INDEX_HEADER_BYTES = 48
 
 
 class InlineConnection(aiosqlite.Connection):
@@ -109,6 +110,7 @@ class WalCheckpointer:
     ) -> None:
         self.path = path
         self.wal_path = f"{path}-wal"
+        self.wal_index_path = f"{path}-shm"
         self.interval_s = interval_s
         self.restart_frames = restart_frames
         self.truncate_bytes = truncate_bytes
@@ -176,13 +178,12 @@ class WalCheckpointer:
         return True
 
     def _run(self) -> None:
-        last_seen: tuple[int, int] | None = None
+        last_seen: bytes | None = None
         while not self._stop.wait(self.interval_s):
             try:
-                stat = os.stat(self.wal_path)
+                seen = _committed_state(self.wal_index_path)
             except FileNotFoundError:
                 continue
-            seen = (stat.st_size, stat.st_mtime_ns)
             if seen == last_seen or self.restart_wanted:
                 continue  # nothing written since the last pass, or a restart is on its way
             with self._lock:
@@ -197,6 +198,14 @@ class WalCheckpointer:
                 last_seen = seen
             if frames > self._restart_above:
                 self.restart_wanted = True
+
+
+def _committed_state(wal_index_path: str) -> bytes:
+    """The header of the WAL index (the `-shm` file), which every commit changes once it is
+    visible to readers. (The log file itself changes before that: a pass that looked at it
+    could see a commit's pages, checkpoint without them, and never look again.)"""
+    with open(wal_index_path, "rb") as index:
+        return index.read(WAL_INDEX_HEADER_BYTES)
 
 
 def checkpoint(conn: sqlite3.Connection, mode: str) -> tuple[int, int, int]:

@@ -36,12 +36,16 @@ def write_rows(writer: sqlite3.Connection, count: int, size: int = 3000) -> None
 
 
 def rows_in_file_alone(path: str, tmp: Path) -> int:
-    """Rows the database file holds without its log (a copy of the file alone)."""
+    """Rows the database file holds without its log (a copy of the file alone; -1 when the
+    copy caught a checkpoint half-way)."""
     copy = tmp / f"copy-{time.monotonic_ns()}.db"
     shutil.copyfile(path, copy)
-    with sqlite3.connect(copy) as conn:
-        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 't'").fetchone()
-        return int(conn.execute("SELECT count(*) FROM t").fetchone()[0]) if tables[0] else 0
+    try:
+        with sqlite3.connect(copy) as conn:
+            tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 't'").fetchone()
+            return int(conn.execute("SELECT count(*) FROM t").fetchone()[0]) if tables[0] else 0
+    except sqlite3.DatabaseError:
+        return -1
 
 
 def log_frames(path: str) -> int:
