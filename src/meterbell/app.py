@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from meterbell import __version__
+from meterbell import __version__, engine
 from meterbell.api.errors import install_error_handlers
 from meterbell.api.middleware import BodySizeLimit
 from meterbell.api.responses import JSONResponse
@@ -28,10 +28,8 @@ from meterbell.config import Settings
 from meterbell.domain.download_links import DownloadSigner
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.domain.tokens import TokenSigner
-from meterbell.services import entities as entity_service
 from meterbell.store.db import Database
 from meterbell.store.export_storage import ExportStorage
-from meterbell.workers.runner import Workers
 
 # Every router but the entity ones, in matching order.
 ROUTERS = (
@@ -71,22 +69,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        workers = Workers(
-            state.db,
-            settings,
-            state.wakeups,
-            create_entity=entity_service.create_in,
-            storage=state.storage,
-        )
-        state.wakeups.start_relay(state.db, listen=run_workers)
-        if run_workers:
-            await workers.start()
         try:
-            yield
+            async with engine.running(
+                state.db, settings, run_workers=run_workers, storage=state.storage
+            ):
+                yield
         finally:
-            if run_workers:
-                await workers.stop()
-            await state.wakeups.stop_relay()
             if owns_db:
                 await state.db.dispose()
 

@@ -32,13 +32,21 @@ DEFAULT_ORG_NAME = "Default organization"
 T = TypeVar("T")
 
 
-def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+def _with_db(
+    settings: Settings, work: Callable[[Database], Awaitable[T]], *, run_workers: bool = False
+) -> T:
+    """Run `work` on the migrated store, in the engine (engine.py): what it writes wakes the
+    workers of the other processes too, and with `run_workers` this process runs them."""
+
     async def run() -> T:
+        from meterbell import engine
+
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url)
         try:
             await upgrade(db)
-            return await work(db)
+            async with engine.running(db, settings, run_workers=run_workers):
+                return await work(db)
         finally:
             await db.dispose()
 
@@ -110,26 +118,16 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run the workers only (cluster mode: beside `serve --no-workers` processes)."""
-    from meterbell.services import entities
-    from meterbell.store.wakeups import Wakeups
-    from meterbell.workers.runner import Workers
+    from meterbell.engine import until_signalled
 
     settings = Settings()
     configure_logging(settings.log_level)
 
-    async def run_workers(db: Database) -> None:
-        wakeups = Wakeups()
-        workers = Workers(db, settings, wakeups, create_entity=entities.create_in)
+    async def until_stopped(_db: Database) -> None:
         freeze_startup_objects()
-        wakeups.start_relay(db, listen=True)
-        await workers.start()
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await workers.stop()
-            await wakeups.stop_relay()
+        await until_signalled()
 
-    _with_db(settings, run_workers)
+    _with_db(settings, until_stopped, run_workers=True)
 
 
 @db_app.command("upgrade")

@@ -1,8 +1,8 @@
-"""What the running application holds: settings, the store, the token signer, wake-ups."""
+"""What the running application holds: settings, the store, the signers, export storage."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from meterbell.config import Settings
 from meterbell.domain.download_links import DownloadSigner
@@ -10,7 +10,6 @@ from meterbell.domain.secrets_box import SecretBox
 from meterbell.domain.tokens import TokenSigner
 from meterbell.store.db import Database
 from meterbell.store.export_storage import ExportStorage
-from meterbell.store.wakeups import Wakeups
 
 
 @dataclass
@@ -21,4 +20,3 @@ class AppState:
     box: SecretBox
     downloads: DownloadSigner
     storage: ExportStorage
-    wakeups: Wakeups = field(default_factory=Wakeups)

@@ -11,6 +11,10 @@ from enum import StrEnum
 
 from meterbell.domain.catalog import all_entities
 
+# `createdBy` / `lastModifiedBy` of what meterbell writes itself (defaults, auto-disabling,
+# accounts created by ingest).
+SYSTEM_ACTOR = "meterbell"
+
 
 class DocumentKind(StrEnum):
     RULE = "notification"

@@ -19,7 +19,7 @@ from meterbell.domain.validation import validate_entity_body
 from meterbell.services import scheduled, versioned
 from meterbell.services.versioned import Document, EventsFor, Kind
 from meterbell.store import documents as document_store
-from meterbell.store.db import Database
+from meterbell.store.db import Database, after_commit
 from meterbell.store.events import EventRow
 
 SINGLETON_NAMESPACE = uuid.UUID("6f1b1c1e-4d8a-4c57-9a57-6d6574657262")
@@ -77,7 +77,8 @@ def _fields_recorder(org_id: str, spec: EntitySpec) -> versioned.AlsoInTransacti
         }
         if fresh:
             await document_store.record_fields_seen(conn, org_id, spec.name, fresh)
-            _fields_recorded.update((org_id, spec.name, name) for name in fresh)
+            recorded = {(org_id, spec.name, name) for name in fresh}
+            after_commit(conn, lambda: _fields_recorded.update(recorded))
 
     return record
 

@@ -11,14 +11,13 @@ from meterbell.domain.catalog import entity_by_name
 from meterbell.domain.clock import isoformat, utcnow
 from meterbell.domain.credentials import issue_credential, secret_matches
 from meterbell.domain.defaults import SINGLETON_DEFAULTS
+from meterbell.domain.documents import SYSTEM_ACTOR
 from meterbell.domain.errors import InvalidRequest, NotFound, Unauthorized
 from meterbell.domain.tokens import SCOPE, TokenClaims, TokenSigner
 from meterbell.services.entities import create_singleton
 from meterbell.store import orgs as org_store
 from meterbell.store.db import Database
 from meterbell.store.events import EventRow, insert_events
-
-SYSTEM_ACTOR = "meterbell"
 
 
 @dataclass(frozen=True)

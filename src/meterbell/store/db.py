@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from meterbell.store.sqlite_inline import InlineConnection, WalCheckpointer, inline_creator
+from meterbell.store.wakeups import Wakeup, Wakeups
 
 # Checkpoints run on a thread of their own (WalCheckpointer), never inside a commit.
 SQLITE_PRAGMAS = (
@@ -32,8 +34,38 @@ IDLE_SQLITE_READERS = 4
 POSTGRES_RECYCLE_S = 1800
 
 
+UNIT_OF_WORK = "meterbell.unit_of_work"
+
+
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+@dataclass
+class UnitOfWork:
+    """What must happen once a write transaction has committed, and only then: the wake-ups
+    its writes call for (the dispatcher for new events, the deliverer for queued runs…) and
+    other actions (updating a cache). A transaction that rolls back runs none of them."""
+
+    wakeups: set[Wakeup] = field(default_factory=set)
+    actions: list[Callable[[], None]] = field(default_factory=list)
+
+
+def _unit_of(conn: AsyncConnection) -> UnitOfWork:
+    unit = conn.info.get(UNIT_OF_WORK)
+    if not isinstance(unit, UnitOfWork):
+        raise RuntimeError("after-commit work needs a transaction opened by Database.write()")
+    return unit
+
+
+def wake_after_commit(conn: AsyncConnection, kind: Wakeup) -> None:
+    """Wake the workers waiting for `kind` (in every process) once this transaction commits."""
+    _unit_of(conn).wakeups.add(kind)
+
+
+def after_commit(conn: AsyncConnection, action: Callable[[], None]) -> None:
+    """Run `action` once this write transaction has committed (never after a rollback)."""
+    _unit_of(conn).actions.append(action)
 
 
 class Database:
@@ -45,6 +77,10 @@ class Database:
     (`WalCheckpointer`, started by the first `write()` and stopped by `dispose()`); now and
     then a writer waits, before it begins, while the log is emptied.
 
+    Each write transaction is a unit of work (`UnitOfWork`): what its writes register with
+    `wake_after_commit` and `after_commit` runs once it has committed. `wakeups` are this
+    process's (and, relayed, the other processes') wake-ups of the workers.
+
     SQLite connections are kept between transactions (the one writes go through, and a few
     idle ones for reads) rather than taken from the pool and returned each time, and BEGIN
     runs directly on the driver: an empty transaction costs a quarter of what it did.
@@ -54,6 +90,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine: AsyncEngine = self._create_engine(url, pool_size)
+        self.wakeups = Wakeups()
         self._write_lock = asyncio.Lock()
         self._checkpointer = _checkpointer_for(url) if self.is_sqlite else None
         # SQLite: the one connection writes go through, and open connections for reads.
@@ -95,6 +132,21 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; its after-commit work runs once it has committed."""
+        unit = UnitOfWork()
+        async with self._write_transaction() as conn:
+            conn.info[UNIT_OF_WORK] = unit
+            try:
+                yield conn
+            finally:
+                del conn.info[UNIT_OF_WORK]
+        for kind in unit.wakeups:
+            self.wakeups.set(kind)
+        for action in unit.actions:
+            action()
+
+    @asynccontextmanager
+    async def _write_transaction(self) -> AsyncIterator[AsyncConnection]:
         if not self.is_sqlite:
             async with self.engine.begin() as conn:
                 yield conn

@@ -17,13 +17,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.documents import DELIVERY_CONFIG_KINDS
 from meterbell.domain.listing import FieldFilter
 from meterbell.store.tables import Json, delivery_config_revisions, entities, entity_fields_seen
+from meterbell.store.upsert import insert_or_merge
 
 
 def _field_text(field: str) -> ColumnElement[Any]:
@@ -151,8 +150,7 @@ async def delete_entity(
 async def _note_write(conn: AsyncConnection, org_id: str, entity_type: str) -> None:
     if entity_type not in DELIVERY_CONFIG_KINDS:
         return
-    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    first = maker(delivery_config_revisions).values(org_id=org_id, revision=1)
+    first = insert_or_merge(conn, delivery_config_revisions).values(org_id=org_id, revision=1)
     await conn.execute(
         first.on_conflict_do_update(
             index_elements=[delivery_config_revisions.c.org_id],
@@ -204,8 +202,9 @@ async def record_fields_seen(
         {"org_id": org_id, "entity_type": entity_type, "field": name, "type": kind}
         for name, kind in fields.items()
     ]
-    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    await conn.execute(maker(entity_fields_seen).values(rows).on_conflict_do_nothing())
+    await conn.execute(
+        insert_or_merge(conn, entity_fields_seen).values(rows).on_conflict_do_nothing()
+    )
 
 
 async def fields_seen(conn: AsyncConnection, org_id: str) -> dict[str, dict[str, str]]:

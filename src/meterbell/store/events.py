@@ -11,7 +11,9 @@ from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.clock import isoformat
+from meterbell.store.db import wake_after_commit
 from meterbell.store.tables import events, rule_errors
+from meterbell.store.wakeups import Wakeup
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ def _from_row(row: Any) -> EventRow:
 async def insert_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> None:
     if rows:
         await conn.execute(insert(events), [_row_values(row) for row in rows])
+    if any(row.dt_actioned is None for row in rows):
+        wake_after_commit(conn, Wakeup.EVENTS_WRITTEN)
 
 
 async def get_event(conn: AsyncConnection, org_id: str, event_id: str) -> EventRow | None:

@@ -16,12 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.exports.jobs import JobStatus
+from meterbell.store.db import wake_after_commit
 from meterbell.store.tables import export_jobs, export_schedule_runs
+from meterbell.store.upsert import insert_or_merge
+from meterbell.store.wakeups import Wakeup
 
 
 @dataclass
@@ -81,6 +82,7 @@ async def queue_job(
             next_attempt_at=at,
         ),
     )
+    wake_after_commit(conn, Wakeup.EXPORTS_QUEUED)
     return job_id
 
 
@@ -167,6 +169,7 @@ async def release_jobs(conn: AsyncConnection, owner: str, now: datetime) -> None
             attempts=export_jobs.c.attempts - 1,
         )
     )
+    wake_after_commit(conn, Wakeup.EXPORTS_QUEUED)
 
 
 async def get_job(conn: AsyncConnection, org_id: str, job_id: str) -> JobRow | None:
@@ -234,9 +237,8 @@ async def delete_jobs_before(conn: AsyncConnection, cutoff: datetime, limit: int
 async def set_next_run(
     conn: AsyncConnection, org_id: str, schedule_id: str, next_run_at: datetime
 ) -> None:
-    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     await conn.execute(
-        maker(export_schedule_runs)
+        insert_or_merge(conn, export_schedule_runs)
         .values(schedule_id=schedule_id, org_id=org_id, next_run_at=next_run_at)
         .on_conflict_do_update(
             index_elements=[export_schedule_runs.c.schedule_id],

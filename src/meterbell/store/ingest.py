@@ -23,12 +23,11 @@ from sqlalchemy import (
     true,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.clock import as_utc
 from meterbell.domain.documents import DocumentKind
+from meterbell.store.db import wake_after_commit
 from meterbell.store.tables import (
     Timestamp,
     entities,
@@ -37,6 +36,8 @@ from meterbell.store.tables import (
     measurement_uids,
     measurements,
 )
+from meterbell.store.upsert import insert_or_merge
+from meterbell.store.wakeups import Wakeup
 
 # Inbox rows looked at per claim: enough to fill a batch from small submissions.
 CLAIM_WINDOW = 200
@@ -64,6 +65,7 @@ async def add_submission(
             org_id=org_id, received_at=received_at, item_count=count, body=body
         )
     )
+    wake_after_commit(conn, Wakeup.MEASUREMENTS_RECEIVED)
 
 
 def _batch_seqs(rows: Sequence[Any], max_items: int) -> list[int]:
@@ -159,8 +161,9 @@ async def claim_uids(
         return set()
     source = _uid_values(conn, uids)
     rows = select(literal(org_id, String), source.c.value, literal(now, Timestamp)).where(true())
-    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = maker(measurement_uids).from_select(["org_id", "uid", "seen_at"], rows)
+    statement = insert_or_merge(conn, measurement_uids).from_select(
+        ["org_id", "uid", "seen_at"], rows
+    )
     claim = statement.on_conflict_do_update(
         index_elements=[measurement_uids.c.org_id, measurement_uids.c.uid],
         set_={"seen_at": statement.excluded.seen_at},

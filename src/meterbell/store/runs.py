@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.integrations import RunStatus
+from meterbell.store.db import wake_after_commit
 from meterbell.store.tables import integration_health, integration_runs, run_attempts
+from meterbell.store.upsert import insert_or_merge
+from meterbell.store.wakeups import Wakeup
 
 
 @dataclass
@@ -58,6 +59,8 @@ async def insert_runs(conn: AsyncConnection, runs: Sequence[RunRow]) -> None:
     if runs:
         rows = [{name: getattr(run, name) for name in RUN_COLUMNS} for run in runs]
         await conn.execute(insert(integration_runs), rows)
+    if any(run.status == RunStatus.WAITING for run in runs):
+        wake_after_commit(conn, Wakeup.RUNS_DUE)
 
 
 async def claim_due(
@@ -223,9 +226,8 @@ async def attempt_logs(conn: AsyncConnection, run_id: str) -> list[dict[str, Any
 
 async def count_failure(conn: AsyncConnection, org_id: str, config_id: str) -> int:
     """One more consecutive failed run for this integration; returns the new count."""
-    maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     statement = (
-        maker(integration_health)
+        insert_or_merge(conn, integration_health)
         .values(config_id=config_id, org_id=org_id, consecutive_failures=1)
         .on_conflict_do_update(
             index_elements=[integration_health.c.config_id],
@@ -255,6 +257,7 @@ async def release_leases(conn: AsyncConnection, owner: str, now: datetime) -> No
         )
         .values(status=RunStatus.WAITING, next_attempt_at=now, lease_owner=None)
     )
+    wake_after_commit(conn, Wakeup.RUNS_DUE)
 
 
 async def delete_runs_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:

@@ -16,13 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.clock import as_utc
 from meterbell.domain.documents import DocumentKind
 from meterbell.store.tables import entities, scheduled_targets
+from meterbell.store.upsert import insert_or_merge
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,6 @@ async def _replace_unfired(
         delete(scheduled_targets).where(scope & scheduled_targets.c.fired_at.is_(None))
     )
     if targets:
-        maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         rows = [
             {
                 "org_id": t.org_id,
@@ -93,7 +91,7 @@ async def _replace_unfired(
             }
             for t in targets
         ]
-        await conn.execute(maker(scheduled_targets).on_conflict_do_nothing(), rows)
+        await conn.execute(insert_or_merge(conn, scheduled_targets).on_conflict_do_nothing(), rows)
 
 
 def _of_entity(org_id: str, entity_type: str, entity_id: str) -> ColumnElement[bool]:

@@ -21,8 +21,6 @@ import asyncpg
 import structlog
 from sqlalchemy import make_url
 
-from meterbell.store.db import Database
-
 log = structlog.get_logger(__name__)
 
 CHANNEL = "meterbell_wakeups"
@@ -36,6 +34,8 @@ KEEPALIVE_S = 30.0
 # notifications, not one per call (the workers are busy during a burst anyway).
 MIN_NOTIFY_GAP_S = 0.005
 CLOSE_TIMEOUT_S = 2.0
+# On stop, wake-ups not yet sent get this long to go out (a CLI command's last write).
+DRAIN_TIMEOUT_S = 2.0
 
 _CONNECTION_ERRORS = (
     OSError,
@@ -78,13 +78,13 @@ class Wakeups:
         for wake in self._events.values():
             wake.set()
 
-    def start_relay(self, db: Database, *, listen: bool) -> None:
-        """Relay through `db` if it is PostgreSQL (SQLite has one process: nobody to tell);
-        `listen` for the others' wake-ups too (processes that run workers)."""
-        if db.is_sqlite:
+    def start_relay(self, database_url: str, *, listen: bool) -> None:
+        """Relay through the store if it is PostgreSQL (SQLite has one process: nobody to
+        tell); `listen` for the others' wake-ups too (processes that run workers)."""
+        if not database_url.startswith("postgresql"):
             return
         self._relay = PostgresRelay(
-            db.url,
+            database_url,
             on_wakeup=self._wake_here if listen else None,
             on_connected=self.wake_all if listen else None,
         )
@@ -119,16 +119,22 @@ class PostgresRelay:
         self.on_connected = on_connected
         self._pending: set[Wakeup] = set()
         self._work = asyncio.Event()
+        self._drained = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def announce(self, kind: Wakeup) -> None:
         self._pending.add(kind)
+        self._drained.clear()
         self._work.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run_forever(), name="wakeup-relay")
 
     async def stop(self) -> None:
+        """Close the connection, once what is pending is sent (waiting DRAIN_TIMEOUT_S at most)."""
+        if self._pending:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), DRAIN_TIMEOUT_S)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -181,6 +187,8 @@ class PostgresRelay:
         kinds, self._pending = self._pending, set()
         for kind in sorted(kinds):
             await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{kind} {self.sender}")
+        if not self._pending:
+            self._drained.set()
 
     def _received(
         self,

@@ -29,7 +29,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.clock import isoformat, utcnow
-from meterbell.domain.documents import DocumentKind
+from meterbell.domain.documents import SYSTEM_ACTOR, DocumentKind
 from meterbell.domain.integrations import (
     DISABLED_ERROR,
     INTEGRATION_CATEGORY,
@@ -53,6 +53,7 @@ from meterbell.store import runs as run_store
 from meterbell.store.db import Database
 from meterbell.store.events import EventRow
 from meterbell.store.runs import RunRow
+from meterbell.store.wakeups import Wakeup
 
 log = structlog.get_logger(__name__)
 
@@ -60,7 +61,6 @@ RESPONSE_BODY_LIMIT = 20_000
 CLAIM_BATCH = 200
 QUEUE_PER_DESTINATION = 256
 RESULT_BATCH = 500
-SYSTEM_ACTOR = "meterbell"
 
 
 @dataclass(frozen=True)
@@ -122,17 +122,14 @@ class Deliverer:
         limits: DeliveryLimits,
         *,
         now: Callable[[], datetime] = utcnow,
-        on_events_written: Callable[[], None] = lambda: None,
-        claim_wake: asyncio.Event | None = None,
     ) -> None:
         self.db = db
         self.box = box
         self.limits = limits
         self.now = now
-        self.on_events_written = on_events_written
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease = limits.lease
-        self.claim_wake = claim_wake or asyncio.Event()
+        self.claim_wake = db.wakeups[Wakeup.RUNS_DUE]
         self._queues: dict[str, deque[tuple[RunRow, DeliveryTarget | None]]] = defaultdict(deque)
         self._active: dict[str, int] = defaultdict(int)
         self._held = 0
@@ -320,10 +317,8 @@ class Deliverer:
             batch = self._results[:RESULT_BATCH]
             now = self.now()
             async with self.db.write() as conn:
-                wrote_events = await self._record(conn, batch, now)
+                await self._record(conn, batch, now)
             del self._results[: len(batch)]
-            if wrote_events:
-                self.on_events_written()
             self._schedule_retries(batch, now)
 
     def _schedule_retries(self, batch: list[Result], now: datetime) -> None:
@@ -335,8 +330,8 @@ class Deliverer:
         if waits:
             asyncio.get_running_loop().call_later(max(min(waits), 0), self.claim_wake.set)
 
-    async def _record(self, conn: AsyncConnection, batch: list[Result], now: datetime) -> bool:
-        """Write a batch of results; True when it raised events."""
+    async def _record(self, conn: AsyncConnection, batch: list[Result], now: datetime) -> None:
+        """Write a batch of results, with the error events they raise."""
         errors: list[EventRow] = []
         succeeded: set[str] = set()
         attempted = [r for r in batch if r.attempt_log is not None]
@@ -366,7 +361,6 @@ class Deliverer:
                 errors.extend(await self._failed_run(conn, result, now))
         await run_store.reset_failures(conn, succeeded)
         await event_store.insert_events(conn, errors)
-        return bool(errors)
 
     async def _failed_run(
         self, conn: AsyncConnection, result: Result, now: datetime

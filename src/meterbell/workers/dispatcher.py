@@ -140,13 +140,11 @@ class Dispatcher:
         batch_size: int = BATCH_SIZE,
         now: Callable[[], datetime] = utcnow,
         receiver: RunReceiver | None = None,
-        on_runs_waiting: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
         self.batch_size = batch_size
         self.now = now
         self.receiver = receiver
-        self.on_runs_waiting = on_runs_waiting
         self._compiled: dict[tuple[str, int], Calculation] = {}
         self._rules = RulesCache()
 
@@ -174,8 +172,6 @@ class Dispatcher:
         ]
         if leased and self.receiver is not None:
             self.receiver.take(leased)
-        if any(run.status == RunStatus.WAITING for run, _ in firings.runs):
-            self.on_runs_waiting()
 
     def _calculation(self, rule: Mapping[str, Any]) -> Calculation:
         key = (str(rule["id"]), int(rule["version"]))

@@ -46,6 +46,7 @@ from meterbell.store.db import Database
 from meterbell.store.events import EventRow
 from meterbell.store.export_storage import ExportStorage, ExportStorageError
 from meterbell.store.exports import JobRow
+from meterbell.store.wakeups import Wakeup
 from meterbell.workers.export_writer import WrittenFile, write_job_files
 
 log = structlog.get_logger(__name__)
@@ -70,18 +71,15 @@ class Exporter:
         exports_dir: Path,
         *,
         lease: timedelta = LEASE,
-        jobs_queued: asyncio.Event | None = None,
         now: Callable[[], datetime] = utcnow,
-        on_events_written: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
         self.storage = storage
         self.exports_dir = exports_dir
         self.lease = lease
         self.now = now
-        self.on_events_written = on_events_written
         self.owner = f"exporter-{uuid.uuid4()}"
-        self.jobs_queued = jobs_queued or asyncio.Event()
+        self.jobs_queued = db.wakeups[Wakeup.EXPORTS_QUEUED]
 
     # Schedules → jobs
 
@@ -108,8 +106,6 @@ class Exporter:
                 )
                 following = next_run(str(schedule["cronExpression"]), now)
                 await export_store.set_next_run(conn, item.org_id, item.schedule_id, following)
-        if due:
-            self.jobs_queued.set()
         self._remove_stale_files(now)
         return len(due) == SCHEDULE_BATCH
 
@@ -274,7 +270,6 @@ class Exporter:
                 conn, job, status=JobStatus.FAILED, at=now, error=failure.reason
             ):
                 await event_store.insert_events(conn, [event])
-        self.on_events_written()
 
     async def stop(self) -> None:
         """Hand running jobs back (due at once) so another worker need not wait for leases."""

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.catalog import EntitySpec, entity_by_name
 from meterbell.domain.clock import utcnow
-from meterbell.domain.documents import DocumentKind
+from meterbell.domain.documents import SYSTEM_ACTOR, DocumentKind
 from meterbell.domain.measurements import (
     CALCULATION_ERROR,
     DUPLICATE_UID,
@@ -56,7 +56,6 @@ from meterbell.store.events import EventRow
 log = structlog.get_logger(__name__)
 
 BATCH_SIZE = 2000
-SYSTEM_ACTOR = "meterbell"
 PLAN_CACHE_ORGS = 10_000
 
 # Creates an entity inside the caller's transaction, with its event, as an API create does
@@ -83,7 +82,6 @@ class Outcome:
     measurements: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     events: list[EventRow] = field(default_factory=list)
-    accounts_created: int = 0
 
 
 def _by_org(
@@ -107,13 +105,11 @@ class IngestValidator:
         *,
         batch_size: int = BATCH_SIZE,
         now: Callable[[], datetime] = utcnow,
-        on_events_written: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
         self.create_entity = create_entity
         self.batch_size = batch_size
         self.now = now
-        self.on_events_written = on_events_written
         self._plans: dict[str, dict[str, MeterPlan]] = {}
         self._account_spec = entity_by_name("account")
         self._last_taken = 0  # submissions the last batch took
@@ -156,8 +152,6 @@ class IngestValidator:
             await ingest_store.insert_measurements(conn, outcome.measurements)
             await ingest_store.insert_failures(conn, outcome.failures)
             await event_store.insert_events(conn, outcome.events)
-        if outcome.events or outcome.accounts_created:
-            self.on_events_written()
         return len(submissions)
 
     async def _set_aside(self, error: Exception) -> None:
@@ -175,7 +169,6 @@ class IngestValidator:
                     )
             await ingest_store.insert_failures(conn, outcome.failures)
             await event_store.insert_events(conn, outcome.events)
-        self.on_events_written()
 
     async def _validate(
         self,
@@ -194,7 +187,7 @@ class IngestValidator:
         account_ids = await self._account_ids(conn, org_id, candidates, now, outcome)
         candidates = [c for c in candidates if c.item["account"] in account_ids]
         candidates = await self._first_uses(conn, org_id, candidates, now, outcome)
-        await self._create_accounts(conn, org_id, candidates, account_ids, outcome)
+        await self._create_accounts(conn, org_id, candidates, account_ids)
         for candidate in candidates:
             self._ingest(org_id, candidate, account_ids[candidate.item["account"]], now, outcome)
 
@@ -276,7 +269,6 @@ class IngestValidator:
         org_id: str,
         candidates: Sequence[Candidate],
         account_ids: dict[str, str],
-        outcome: Outcome,
     ) -> None:
         """Skeleton accounts for the unknown codes of measurements that will be ingested."""
         for code in dict.fromkeys(c.item["account"] for c in candidates):
@@ -285,7 +277,6 @@ class IngestValidator:
                     conn, org_id, self._account_spec, autocreated_account(code), SYSTEM_ACTOR
                 )
                 account_ids[code] = str(account["id"])
-                outcome.accounts_created += 1
 
     # -- uids -----------------------------------------------------------------------------------
 

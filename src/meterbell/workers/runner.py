@@ -12,7 +12,7 @@ from meterbell.domain.integrations import RetryPolicy
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.store.db import Database
 from meterbell.store.export_storage import ExportStorage
-from meterbell.store.wakeups import Wakeup, Wakeups
+from meterbell.store.wakeups import Wakeup
 from meterbell.workers.deliverer import Deliverer, DeliveryLimits
 from meterbell.workers.dispatcher import Dispatcher
 from meterbell.workers.exporter import Exporter
@@ -38,11 +38,11 @@ class Workers:
     """The dispatcher, the deliverer, the ingest validator, the scheduler, retention and the
     exporter (schedules and jobs), each in its own loop.
 
-    `wakeups` wake them (see store/wakeups.py): EVENTS_WRITTEN the dispatcher (set by the API
-    after it writes events, and by the scheduler, the deliverer, the validator and the
-    exporter when they raise events); RUNS_DUE the deliverer's claims (set when runs are
-    queued or come due; fresh firings are handed to the deliverer directly);
-    MEASUREMENTS_RECEIVED the ingest validator; EXPORTS_QUEUED the exporter.
+    Each waits for its wake-up (see store/wakeups.py), which the transactions that give it work
+    raise once they commit (store/db.py `wake_after_commit`), in this process or, relayed,
+    another: EVENTS_WRITTEN the dispatcher, RUNS_DUE the deliverer's claims (fresh firings are
+    handed to the deliverer directly), MEASUREMENTS_RECEIVED the ingest validator,
+    EXPORTS_QUEUED the exporter; or polls when none comes.
     `create_entity` is how the validator creates skeleton accounts.
     """
 
@@ -50,46 +50,22 @@ class Workers:
         self,
         db: Database,
         settings: Settings,
-        wakeups: Wakeups,
         *,
         create_entity: CreateEntity,
         storage: ExportStorage | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
-        self.events_written = wakeups[Wakeup.EVENTS_WRITTEN]
+        self.events_written = db.wakeups[Wakeup.EVENTS_WRITTEN]
         self.deliverer = Deliverer(
-            db,
-            SecretBox(settings.resolved_secret_key),
-            delivery_limits(settings),
-            on_events_written=self.events_written.set,
-            claim_wake=wakeups[Wakeup.RUNS_DUE],
+            db, SecretBox(settings.resolved_secret_key), delivery_limits(settings)
         )
-        self.dispatcher = Dispatcher(
-            db,
-            receiver=self.deliverer,
-            on_runs_waiting=self.deliverer.claim_wake.set,
-        )
-        self.scheduler = Scheduler(
-            db,
-            retention_days=settings.event_retention_days,
-            on_events_written=self.events_written.set,
-        )
-        self.measurements_received = wakeups[Wakeup.MEASUREMENTS_RECEIVED]
-        self.ingest = IngestValidator(
-            db,
-            create_entity,
-            batch_size=settings.ingest_batch_size,
-            on_events_written=self.events_written.set,
-        )
+        self.dispatcher = Dispatcher(db, receiver=self.deliverer)
+        self.scheduler = Scheduler(db, retention_days=settings.event_retention_days)
+        self.measurements_received = db.wakeups[Wakeup.MEASUREMENTS_RECEIVED]
+        self.ingest = IngestValidator(db, create_entity, batch_size=settings.ingest_batch_size)
         self.retention = Retention(db, retention_days=settings.event_retention_days)
-        self.exporter = Exporter(
-            db,
-            storage or ExportStorage(settings),
-            settings.exports_dir,
-            jobs_queued=wakeups[Wakeup.EXPORTS_QUEUED],
-            on_events_written=self.events_written.set,
-        )
+        self.exporter = Exporter(db, storage or ExportStorage(settings), settings.exports_dir)
         self._tasks: list[asyncio.Task[None]] = []
 
     def _loop(

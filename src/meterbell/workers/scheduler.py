@@ -51,13 +51,11 @@ class Scheduler:
         retention_days: int = RETENTION_DAYS,
         batch_size: int = BATCH_SIZE,
         now: Callable[[], datetime] = utcnow,
-        on_events_written: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
         self.retention = timedelta(days=retention_days)
         self.batch_size = batch_size
         self.now = now
-        self.on_events_written = on_events_written
 
     async def step(self) -> bool:
         """Fire one batch of due targets; True when the batch was full (more may be due)."""
@@ -70,5 +68,4 @@ class Scheduler:
                 return False
             await event_store.insert_events(conn, [_scheduled_event(d, now) for d in due])
             await target_store.mark_fired(conn, [d.seq for d in due], now)
-        self.on_events_written()
         return len(due) == self.batch_size

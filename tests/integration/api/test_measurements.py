@@ -51,8 +51,8 @@ async def test_accepting_wakes_the_validator(db: Database, settings: Settings) -
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://meterbell.test") as client:
         api = await new_org_api(client, db, "Wake-up test")
-        woken = app.state.mb.wakeups[Wakeup.MEASUREMENTS_RECEIVED]
-        assert not woken.is_set()
+        woken = db.wakeups[Wakeup.MEASUREMENTS_RECEIVED]
+        woken.clear()
         await accepted(api, measurement())
         assert woken.is_set()
     await validate_all(db)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -16,6 +17,7 @@ from meterbell.config import async_driver_url
 from meterbell.store.db import Database
 from meterbell.store.wakeups import APPLICATION_NAME, Wakeup, Wakeups
 from tests.conftest import POSTGRES_URL, fresh_database_url
+from tests.e2e.server import meterbell_env, run_cli_ok
 
 pytestmark = pytest.mark.skipif(
     not POSTGRES_URL, reason="LISTEN/NOTIFY is PostgreSQL's: set MB_TEST_POSTGRES_URL"
@@ -51,7 +53,7 @@ def clear(wakeups: Wakeups) -> None:
 async def listening(db: Database) -> Wakeups:
     """A process's wake-ups whose relay is connected: it wakes every loop once it is."""
     wakeups = Wakeups()
-    wakeups.start_relay(db, listen=True)
+    wakeups.start_relay(db.url, listen=True)
     await woken(wakeups, *Wakeup)
     clear(wakeups)
     return wakeups
@@ -100,7 +102,7 @@ async def test_a_wakeup_reaches_the_other_process_and_not_its_sender_again(
 
 async def test_a_process_that_does_not_listen_only_announces(url: str, db: Database) -> None:
     api = Wakeups()
-    api.start_relay(db, listen=False)
+    api.start_relay(db.url, listen=False)
     worker, other = await listening(db), await listening(db)
     try:
         await wait_for_backends(url, 3)
@@ -148,3 +150,15 @@ async def test_stopping_a_relay_closes_its_connection(url: str, db: Database) ->
     await wait_for_backends(url, 0)
     wakeups.set(Wakeup.RUNS_DUE)  # still wakes this process's loops
     assert wakeups[Wakeup.RUNS_DUE].is_set()
+
+
+async def test_a_cli_command_wakes_the_workers_of_running_processes(
+    url: str, db: Database, tmp_path: Path
+) -> None:
+    worker = await listening(db)
+    try:
+        env = meterbell_env(tmp_path, database_url=url)
+        await asyncio.to_thread(run_cli_ok, "orgs", "create", "--name", "From the CLI", env=env)
+        await woken(worker, Wakeup.EVENTS_WRITTEN)  # the new organization's events
+    finally:
+        await worker.stop_relay()

@@ -15,6 +15,7 @@ from meterbell.services import entities
 from meterbell.store import ingest as ingest_store
 from meterbell.store.db import Database
 from meterbell.store.tables import measurement_uids, measurements
+from meterbell.store.wakeups import Wakeup
 from meterbell.workers.ingest import IngestValidator
 from meterbell.workers.retention import Retention
 from tests.conftest import OrgApi
@@ -399,17 +400,18 @@ async def test_retention_keeps_uids_35_days_failures_as_long_as_events(
 async def test_dispatcher_is_woken_when_validation_wrote_events(api: OrgApi, db: Database) -> None:
     await new_meter(api)
     await new_account(api, "acme")
-    wake_ups: list[bool] = []
-    engine = IngestValidator(
-        db, entities.create_in, on_events_written=lambda: wake_ups.append(True)
-    )
+    events_written = db.wakeups[Wakeup.EVENTS_WRITTEN]
+    engine = IngestValidator(db, entities.create_in)
+
+    async def step_wakes_dispatcher() -> bool:
+        events_written.clear()
+        assert await engine.step()
+        return events_written.is_set()
+
     await accepted(api, measurement())
-    assert await engine.step()
-    assert wake_ups == []
+    assert not await step_wakes_dispatcher()
     await accepted(api, measurement(account="brand-new"))
-    assert await engine.step()
-    assert wake_ups == [True]
+    assert await step_wakes_dispatcher()
     await accepted(api, measurement(meter="nope"))
-    assert await engine.step()
-    assert wake_ups == [True, True]
+    assert await step_wakes_dispatcher()
     assert not await engine.step()

@@ -210,16 +210,13 @@ async def test_two_schedulers_fire_each_target_exactly_once(
     second_process = Database(store_info.url)
     batches = Counter[str]()
 
-    def scheduler(name: str, database: Database) -> Scheduler:
-        def count_batch() -> None:
+    async def drain_counting(name: str, database: Database) -> None:
+        scheduler = Scheduler(database, batch_size=3, now=lambda: at("2099-03-02"))
+        while await scheduler.step():
             batches[name] += 1
 
-        return Scheduler(
-            database, batch_size=3, now=lambda: at("2099-03-02"), on_events_written=count_batch
-        )
-
     try:
-        await asyncio.gather(drain(scheduler("a", db)), drain(scheduler("b", second_process)))
+        await asyncio.gather(drain_counting("a", db), drain_counting("b", second_process))
     finally:
         await second_process.dispose()
 

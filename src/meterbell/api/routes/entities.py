@@ -40,7 +40,6 @@ from meterbell.api.deps import (
 from meterbell.api.responses import JSONResponse
 from meterbell.domain.catalog import EntitySpec, all_entities
 from meterbell.services import entities
-from meterbell.store.wakeups import Wakeup
 
 EXTENSION_PREFIX = "extension/entities"
 ORG_PREFIX = "/organizations/"
@@ -190,7 +189,6 @@ def _collection_handlers(spec: EntitySpec) -> dict[str, Handler]:
 
     async def create(org: CurrentOrg, state: StateDep, body: JsonBody) -> Response:
         entity = await entities.create_entity(state.db, org.org_id, spec, body, org.actor)
-        state.wakeups.set(Wakeup.EVENTS_WRITTEN)
         return JSONResponse(entity)
 
     async def get(org: CurrentOrg, state: StateDep, id: str) -> Response:
@@ -198,12 +196,10 @@ def _collection_handlers(spec: EntitySpec) -> dict[str, Handler]:
 
     async def update(org: CurrentOrg, state: StateDep, id: str, body: JsonBody) -> Response:
         entity = await entities.update_entity(state.db, org.org_id, spec, id, body, org.actor)
-        state.wakeups.set(Wakeup.EVENTS_WRITTEN)
         return JSONResponse(entity)
 
     async def delete(org: CurrentOrg, state: StateDep, id: str) -> Response:
         entity = await entities.delete_entity(state.db, org.org_id, spec, id)
-        state.wakeups.set(Wakeup.EVENTS_WRITTEN)
         return JSONResponse(entity)
 
     return {"list": list_, "create": create, "get": get, "update": update, "delete": delete}
@@ -215,7 +211,6 @@ def _singleton_handlers(spec: EntitySpec) -> dict[str, Handler]:
 
     async def put(org: CurrentOrg, state: StateDep, body: JsonBody) -> Response:
         entity = await entities.put_singleton(state.db, org.org_id, spec, body, org.actor)
-        state.wakeups.set(Wakeup.EVENTS_WRITTEN)
         return JSONResponse(entity)
 
     return {"get": get, "put": put}

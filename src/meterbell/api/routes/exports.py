@@ -10,7 +10,6 @@ from meterbell.api.deps import CurrentOrg, JsonBody, QueryLists, StateDep, reque
 from meterbell.api.responses import JSONResponse
 from meterbell.domain.clock import isoformat, utcnow
 from meterbell.services import exports
-from meterbell.store.wakeups import Wakeup
 
 router = APIRouter(prefix="/organizations/{orgId}/dataexports", tags=["Data exports"])
 # Signed links work without a token, like an object store's presigned URLs.
@@ -54,7 +53,6 @@ async def list_schedules(org: CurrentOrg, state: StateDep, query: QueryLists) ->
 @router.post("/schedules", summary="Create an export schedule (it runs once at creation)")
 async def create_schedule(org: CurrentOrg, state: StateDep, body: JsonBody) -> Response:
     schedule = await exports.create_schedule(state.db, org.org_id, body, org.actor, utcnow())
-    state.wakeups.set(Wakeup.EXPORTS_QUEUED)
     return JSONResponse(schedule)
 
 
@@ -78,7 +76,6 @@ async def delete_schedule(org: CurrentOrg, state: StateDep, id: str) -> Response
 @router.post("/adhoc", summary="Export now: usage over a date range, or operational data")
 async def create_adhoc(org: CurrentOrg, state: StateDep, body: JsonBody) -> Response:
     job_id = await exports.create_adhoc(state.db, org.org_id, body, utcnow())
-    state.wakeups.set(Wakeup.EXPORTS_QUEUED)
     return JSONResponse({"jobId": job_id})
 
 

@@ -9,7 +9,6 @@ from fastapi.responses import Response
 from meterbell.api.deps import CurrentOrg, JsonBody, QueryLists, StateDep, requested_page_size
 from meterbell.api.responses import JSONResponse
 from meterbell.services import integrations, runs
-from meterbell.store.wakeups import Wakeup
 
 configs = APIRouter(prefix="/organizations/{orgId}/integrationconfigs", tags=["Integrations"])
 run_routes = APIRouter(prefix="/organizations/{orgId}/integrationruns", tags=["Integration runs"])
@@ -81,7 +80,6 @@ async def run_log(org: CurrentOrg, state: StateDep, id: str) -> Response:
 @run_routes.post("/{id}/resend", summary="Send a finished run again, as a new run")
 async def resend(org: CurrentOrg, state: StateDep, id: str) -> Response:
     run = await runs.resend(state.db, org.org_id, id)
-    state.wakeups.set(Wakeup.RUNS_DUE)
     return JSONResponse(run)
 
 

@@ -9,7 +9,6 @@ from meterbell.api.deps import CurrentOrg, StateDep
 from meterbell.api.responses import JSONResponse
 from meterbell.domain.clock import utcnow
 from meterbell.services import ingest
-from meterbell.store.wakeups import Wakeup
 
 router = APIRouter(prefix="/organizations/{orgId}/measurements", tags=["Usage"])
 # Signed links work without a token, like an object store's presigned URLs, so they live
@@ -21,7 +20,6 @@ DOWNLOAD_ROUTE = "download_failed_ingest"
 @router.post("", summary="Submit measurements (validated asynchronously)")
 async def submit(org: CurrentOrg, state: StateDep, request: Request) -> Response:
     await ingest.submit(state.db, org.org_id, await request.body(), utcnow())
-    state.wakeups.set(Wakeup.MEASUREMENTS_RECEIVED)
     return JSONResponse({"result": "accepted"})
 
 
