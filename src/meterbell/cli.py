@@ -35,8 +35,8 @@ T = TypeVar("T")
 def _with_db(
     settings: Settings, work: Callable[[Database], Awaitable[T]], *, run_workers: bool = False
 ) -> T:
-    """Run `work` on the migrated store, in the engine (engine.py): what it writes wakes the
-    workers of the other processes too, and with `run_workers` this process runs them."""
+    """Run `work` on the migrated store; what it writes wakes the workers of running
+    processes. With `run_workers`, this process runs workers of its own meanwhile."""
 
     async def run() -> T:
         from meterbell import engine
@@ -45,8 +45,12 @@ def _with_db(
         db = Database(settings.resolved_database_url)
         try:
             await upgrade(db)
-            async with engine.running(db, settings, run_workers=run_workers):
-                return await work(db)
+            if run_workers:
+                async with engine.running(db, settings, run_workers=True):
+                    return await work(db)
+            result = await work(db)
+            await db.wakeups.announce_once(db.url)
+            return result
         finally:
             await db.dispose()
 

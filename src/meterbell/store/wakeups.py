@@ -34,7 +34,7 @@ KEEPALIVE_S = 30.0
 # notifications, not one per call (the workers are busy during a burst anyway).
 MIN_NOTIFY_GAP_S = 0.005
 CLOSE_TIMEOUT_S = 2.0
-# On stop, wake-ups not yet sent get this long to go out (a CLI command's last write).
+# On stop, wake-ups not yet sent (runs handed back by stopping workers) get this long to go out.
 DRAIN_TIMEOUT_S = 2.0
 
 _CONNECTION_ERRORS = (
@@ -43,6 +43,11 @@ _CONNECTION_ERRORS = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
 )
+
+
+def plain_dsn(database_url: str) -> str:
+    """The store's URL as asyncpg takes it (without SQLAlchemy's driver name)."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class Wakeup(StrEnum):
@@ -62,14 +67,28 @@ class Wakeups:
     def __init__(self) -> None:
         self._events = {kind: asyncio.Event() for kind in Wakeup}
         self._relay: PostgresRelay | None = None
+        self._raised: set[Wakeup] = set()
 
     def __getitem__(self, kind: Wakeup) -> asyncio.Event:
         return self._events[kind]
 
     def set(self, kind: Wakeup) -> None:
         self._wake_here(kind)
+        self._raised.add(kind)
         if self._relay is not None:
             self._relay.announce(kind)
+
+    async def announce_once(self, database_url: str) -> None:
+        """Tell the other processes, over a connection of its own, every kind of wake-up this
+        process has raised: for a process that runs no relay (a CLI command), as it ends."""
+        if not (self._raised and database_url.startswith("postgresql")):
+            return
+        conn = await asyncpg.connect(plain_dsn(database_url), timeout=CONNECT_TIMEOUT_S)
+        try:
+            for kind in sorted(self._raised):
+                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{kind} {uuid4().hex}")
+        finally:
+            await conn.close(timeout=CLOSE_TIMEOUT_S)
 
     def _wake_here(self, kind: Wakeup) -> None:
         self._events[kind].set()
@@ -109,11 +128,7 @@ class PostgresRelay:
         on_wakeup: Callable[[Wakeup], None] | None,
         on_connected: Callable[[], None] | None,
     ) -> None:
-        self.dsn = (
-            make_url(database_url)
-            .set(drivername="postgresql")
-            .render_as_string(hide_password=False)
-        )
+        self.dsn = plain_dsn(database_url)
         self.sender = uuid4().hex
         self.on_wakeup = on_wakeup
         self.on_connected = on_connected
