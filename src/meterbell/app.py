@@ -12,6 +12,7 @@ from meterbell.api.errors import install_error_handlers
 from meterbell.api.middleware import BodySizeLimit
 from meterbell.api.responses import JSONResponse
 from meterbell.api.routes import (
+    alerts,
     auth,
     entities,
     events,
@@ -45,6 +46,7 @@ ROUTERS = (
     webhooks.router,
     integrations.configs,
     integrations.run_routes,
+    alerts.router,
 )
 
 DESCRIPTION = (

@@ -78,6 +78,15 @@ def all_entities() -> tuple[EntitySpec, ...]:
     return _catalog().entities
 
 
+# Entities with an API of their own: organizations (the CLI), alerts (raised by the engine).
+NOT_CRUD = frozenset({"organization", "alert"})
+
+
+def crud_entities() -> tuple[EntitySpec, ...]:
+    """The entity types clients create, read, update and delete through the entity routes."""
+    return tuple(spec for spec in all_entities() if spec.name not in NOT_CRUD)
+
+
 def entity_by_name(name: str) -> EntitySpec:
     """The entity type with this event word (e.g. "commitment"); KeyError if unknown."""
     return _catalog().by_name[name]

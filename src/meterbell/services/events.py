@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from meterbell.domain import catalog
+from meterbell.domain.alerts import ALERT_FIELDS
 from meterbell.domain.errors import InvalidRequest, NotFound
 from meterbell.domain.events import ACTIONS, entity_event_fields, entity_event_name
 from meterbell.domain.exports.jobs import JOB_FAILURE, JOB_FAILURE_FIELDS
@@ -27,6 +28,8 @@ DECLARED_EVENT_FIELDS = {
     INGEST_FAILURE: INGEST_FAILURE_FIELDS,
     JOB_FAILURE: JOB_FAILURE_FIELDS,
 }
+# Catalog entities meterbell itself writes, with the fields their events carry.
+SYSTEM_ENTITY_FIELDS = {"alert": ALERT_FIELDS}
 EVENT_QUERY_PARAMS = {
     "eventName": "event_name",
     "eventType": "category",
@@ -106,9 +109,10 @@ async def event_fields(
         scheduled_events = await scheduled.configured_events(conn, org_id)
     fields: dict[str, dict[str, str]] = {}
     for spec in catalog.all_entities():
+        known_fields = {**SYSTEM_ENTITY_FIELDS.get(spec.name, {}), **seen.get(spec.name, {})}
         for action in ACTIONS:
             name = entity_event_name(spec, action)
-            fields[name] = entity_event_fields(spec, action, seen.get(spec.name, {}))
+            fields[name] = entity_event_fields(spec, action, known_fields)
     for name, spec in scheduled_events.items():
         fields[name] = entity_event_fields(spec, "created", seen.get(spec.name, {}))
     for name, declared in DECLARED_EVENT_FIELDS.items():

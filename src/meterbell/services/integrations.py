@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from meterbell.domain.alerts import AlertType
+from meterbell.domain.clock import utcnow
 from meterbell.domain.errors import InvalidRequest, NotFound
 from meterbell.domain.integrations import (
     NOTIFICATION_ENTITY,
@@ -18,7 +22,7 @@ from meterbell.domain.integrations import (
 from meterbell.domain.listing import FieldFilter, id_filters
 from meterbell.domain.pagination import Page
 from meterbell.domain.validation import SERVER_FIELDS, validate_model
-from meterbell.services import versioned
+from meterbell.services import alerts, versioned
 from meterbell.services.notifications import RULE
 from meterbell.services.versioned import Document
 from meterbell.services.webhooks import INTEGRATION, WEBHOOK
@@ -93,10 +97,18 @@ async def enable_config(db: Database, org_id: str, config_id: str, actor: str) -
         actor=actor,
     )
 
-    async def reset_failures(conn: Any, _document: Mapping[str, Any]) -> None:
+    async def start_afresh(conn: AsyncConnection, _document: Mapping[str, Any]) -> None:
         await run_store.reset_failures(conn, [config_id])
+        await alerts.resolve_alerts(
+            conn,
+            org_id,
+            AlertType.INTEGRATION_DISABLED,
+            [config_id],
+            f"the integration was re-enabled by {actor}.",
+            utcnow(),
+        )
 
-    await versioned.write(db, org_id, INTEGRATION, old, document, also=reset_failures)
+    await versioned.write(db, org_id, INTEGRATION, old, document, also=start_afresh)
     return document
 
 

@@ -288,3 +288,39 @@ export_jobs = Table(
     Index("ix_export_jobs_org_seq", "org_id", "seq"),
     Index("ix_export_jobs_org_schedule_seq", "org_id", "schedule_id", "seq"),
 )
+
+# System alerts (domain/alerts.py). At most one open alert per cause: the partial unique index
+# is what deduplicates occurrences raised by several workers at once.
+OPEN_ALERT = text("status <> 'RESOLVED'")
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("org_id", String(36), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("type", String(40), nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("resource_type", String(40), nullable=False),
+    Column("resource_id", String(36), nullable=False),
+    Column("event_ids", Json, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("dt_first_seen", Timestamp, nullable=False),
+    Column("dt_last_seen", Timestamp, nullable=False),
+    Column("dt_created", Timestamp, nullable=False),
+    Column("dt_last_modified", Timestamp, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("last_modified_by", String(64), nullable=False),
+    Index("ix_alerts_org_seq", "org_id", "seq"),
+    Index(
+        "uq_alerts_open_cause",
+        "org_id",
+        "type",
+        "resource_id",
+        unique=True,
+        sqlite_where=OPEN_ALERT,
+        postgresql_where=OPEN_ALERT,
+    ),
+)

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from meterbell.domain.catalog import EntitySpec, all_entities, entity_by_name
+from meterbell.domain.catalog import EntitySpec, all_entities, crud_entities, entity_by_name
 from tests.conftest import OrgApi
 from tests.factories import entity_path, minimal_body
 
-COLLECTIONS = [s for s in all_entities() if not s.singleton and s.name != "organization"]
+COLLECTIONS = [s for s in crud_entities() if not s.singleton]
 SINGLETONS = [s for s in all_entities() if s.singleton]
 AUDIT_FIELDS = ("id", "version", "dtCreated", "dtLastModified", "createdBy", "lastModifiedBy")
 
@@ -115,8 +115,8 @@ async def test_bills_accept_post_and_put_as_an_extension(api: OrgApi) -> None:
 
 
 async def test_extension_path_serves_entities_without_an_m3ter_path(api: OrgApi) -> None:
-    alert = await create(api, entity_by_name("alert"), level="HIGH")
-    response = await api.get(f"extension/entities/alert/{alert['id']}")
+    group = await create(api, entity_by_name("metergroup"), level="HIGH")
+    response = await api.get(f"extension/entities/metergroup/{group['id']}")
     assert response.json()["level"] == "HIGH"
     unknown = await api.get("extension/entities/notathing")
     assert unknown.status_code == 404

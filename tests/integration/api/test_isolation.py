@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from meterbell.domain.catalog import EntitySpec, all_entities
+from meterbell.domain.alerts import AlertType, Occurrence, ResourceType, Severity
+from meterbell.domain.catalog import EntitySpec, crud_entities
+from meterbell.domain.clock import utcnow
+from meterbell.services import alerts
 from meterbell.store.db import Database
 from meterbell.workers.dispatcher import Dispatcher
 from tests.conftest import OrgApi
@@ -41,13 +45,13 @@ async def org_routes(client: httpx.AsyncClient) -> list[tuple[str, str]]:
 
 def spec_for(path: str) -> EntitySpec | None:
     tail = PATH_PARAM.sub("", path.removeprefix("/organizations/{orgId}/")).strip("/")
-    return next((s for s in all_entities() if tail == entity_path(s)), None)
+    return next((s for s in crud_entities() if tail == entity_path(s)), None)
 
 
 async def populate(api: OrgApi, db: Database) -> Victim:
     victim = Victim()
-    for spec in all_entities():
-        if not spec.singleton and spec.name != "organization":
+    for spec in crud_entities():
+        if not spec.singleton:
             response = await api.post(entity_path(spec), minimal_body(spec))
             assert response.status_code == 200, response.text
             victim.entities[spec.name] = response.json()
@@ -114,8 +118,22 @@ async def populate(api: OrgApi, db: Database) -> Victim:
         "export destination": destination.json()["id"],
         "export schedule": schedule.json()["id"],
         "export job": export_jobs[0]["id"],
+        "alert": await raised_alert(api, db),
     }
     return victim
+
+
+async def raised_alert(api: OrgApi, db: Database) -> str:
+    occurrence = Occurrence(
+        org_id=api.org_id,
+        type=AlertType.DATA_EXPORT,
+        severity=Severity.ERROR,
+        resource_type=ResourceType.EXPORT_JOB,
+        resource_id=str(uuid.uuid4()),
+        description="The export failed.",
+    )
+    async with db.write() as conn:
+        return (await alerts.raise_alert(conn, occurrence, utcnow())).id
 
 
 def fill(path: str, org_id: str, victim: Victim) -> str:

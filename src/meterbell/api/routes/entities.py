@@ -38,7 +38,7 @@ from meterbell.api.deps import (
     requested_page_size,
 )
 from meterbell.api.responses import JSONResponse
-from meterbell.domain.catalog import EntitySpec, all_entities
+from meterbell.domain.catalog import EntitySpec, crud_entities
 from meterbell.services import entities
 
 EXTENSION_PREFIX = "extension/entities"
@@ -275,9 +275,7 @@ class _EntityRoutes:
 
 def build_routers() -> EntityRouters:
     routes = _EntityRoutes()
-    for spec in all_entities():
-        if spec.name == "organization":
-            continue
+    for spec in crud_entities():
         base = spec.path or f"{EXTENSION_PREFIX}/{spec.name}"
         tag = spec.title if spec.path else "Extension entities"
         if spec.singleton:
