@@ -16,15 +16,20 @@ PERFORM_ERROR = "integration.perform.error"
 DISABLED_ERROR = "integration.disabled.error"
 SEALED_SECRET = "sealedSecret"
 
+# m3ter's RunStatus, in the spec's order. meterbell sets neither AUTH_FAILED nor the two
+# billing ones (ACCOUNTING_PERIOD_CLOSED, INVOICE_ALREADY_PAID), but filters on every one.
 RunStatus = Literal[
     "WAITING",
     "STARTED",
-    "AWAITING_RETRY",
-    "RATE_LIMIT_RETRY",
     "COMPLETE",
     "ERROR",
+    "AWAITING_RETRY",
+    "AUTH_FAILED",
+    "ACCOUNTING_PERIOD_CLOSED",
+    "INVOICE_ALREADY_PAID",
     "DISABLED",
     "TIMEOUT_LIMIT_EXCEEDED",
+    "RATE_LIMIT_RETRY",
 ]
 RUN_STATUSES: tuple[str, ...] = RunStatus.__args__  # type: ignore[attr-defined]
 FINAL_STATUSES = frozenset({"COMPLETE", "ERROR", "DISABLED", "TIMEOUT_LIMIT_EXCEEDED"})
