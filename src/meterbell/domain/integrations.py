@@ -35,6 +35,18 @@ RUN_STATUSES: tuple[str, ...] = RunStatus.__args__  # type: ignore[attr-defined]
 FINAL_STATUSES = frozenset({"COMPLETE", "ERROR", "DISABLED", "TIMEOUT_LIMIT_EXCEEDED"})
 
 
+def without_nulls(document: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The document without those of `names` that are null: m3ter's spec types them as plain
+    strings, so an absent value is left out rather than sent as null."""
+    return {k: v for k, v in document.items() if not (k in names and v is None)}
+
+
+def config_status(enabled: bool) -> RunStatus:
+    """The `status` of an integration configuration: m3ter's spec gives its GET the shape of a
+    run, status required. An enabled one waits for something to deliver."""
+    return "WAITING" if enabled else "DISABLED"
+
+
 class SignedCredentials(BaseModel):
     """`credentials` of a webhook destination: only M3TER_SIGNED_REQUEST exists."""
 
