@@ -414,3 +414,25 @@ def test_notification_webhook_and_integration_configuration(sdk: Sdk) -> None:
     assert client.integration_configurations.delete(config.id).id == config.id
     assert client.webhooks.delete(webhook.id).id == webhook.id
     assert client.notification_configurations.delete(rule.id).id == rule.id
+
+
+def test_export_destination_name_and_code_go_through_extra_body(sdk: Sdk) -> None:
+    """As docs/exports.md says: the SDK has no `name`/`code` parameters for export
+    destinations, which m3ter requires; `extra_body` carries them."""
+    code = f"usage-{uuid.uuid4().hex[:8]}"
+    created = sdk.client.data_exports.destinations.create(
+        bucket_name="usage-bucket",
+        iam_role_arn="arn:aws:iam::123456789012:role/meterbell-export",
+        extra_body={"name": "Usage bucket", "code": code},
+    )
+    assert (created.name, created.code, created.bucket_name) == (
+        "Usage bucket",
+        code,
+        "usage-bucket",
+    )
+    with pytest.raises(m3ter.BadRequestError, match="code"):
+        sdk.client.data_exports.destinations.create(
+            bucket_name="usage-bucket",
+            iam_role_arn="arn:aws:iam::123456789012:role/meterbell-export",
+            extra_body={"name": "No code"},
+        )
