@@ -31,13 +31,15 @@ def server(
 @pytest.fixture(scope="module")
 def client(server: MeterbellServer) -> Iterator[m3ter.M3ter]:
     """The SDK for the server's first organization (this replaces, in tests/e2e, the
-    in-process HTTP client of tests/conftest.py)."""
+    in-process HTTP client of tests/conftest.py). Strict: every response must fit the SDK's
+    models, as in the strict variant of test_sdk.py."""
     credentials = server.initial_credentials()
     sdk = m3ter.M3ter(
         api_key=credentials.client_id,
         api_secret=credentials.client_secret,
         org_id=credentials.org_id,
         base_url=server.base_url,
+        _strict_response_validation=True,
     )
     try:
         yield sdk

@@ -31,7 +31,13 @@ class NotFound(MeterbellError):
 
 
 class Conflict(MeterbellError):
+    """The request clashes with the stored state: sending it again unchanged cannot succeed,
+    so the m3ter SDK is told not to retry it (it retries every 409 otherwise)."""
+
     status = 409
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, headers={"x-should-retry": "false", **(headers or {})})
 
 
 class PayloadTooLarge(MeterbellError):
@@ -44,6 +50,5 @@ class VersionConflict(Conflict):
     def __init__(self, entity: str, entity_id: str, sent: object, stored: int) -> None:
         super().__init__(
             f"{entity} {entity_id} is at version {stored} but the request sent version {sent}: "
-            "fetch the entity again and apply your change to the current version",
-            headers={"x-should-retry": "false"},
+            "fetch the entity again and apply your change to the current version"
         )

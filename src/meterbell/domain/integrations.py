@@ -19,25 +19,39 @@ SEALED_SECRET = "sealedSecret"
 
 
 class RunStatus(StrEnum):
-    """m3ter's RunStatus: where an integration run is in its life."""
+    """m3ter's RunStatus, in the spec's order: where an integration run is in its life.
+    meterbell sets neither AUTH_FAILED nor the two billing ones (ACCOUNTING_PERIOD_CLOSED,
+    INVOICE_ALREADY_PAID), but filters on every one."""
 
     WAITING = "WAITING"
     STARTED = "STARTED"
-    AWAITING_RETRY = "AWAITING_RETRY"
-    RATE_LIMIT_RETRY = "RATE_LIMIT_RETRY"
     COMPLETE = "COMPLETE"
     ERROR = "ERROR"
+    AWAITING_RETRY = "AWAITING_RETRY"
     AUTH_FAILED = "AUTH_FAILED"
     ACCOUNTING_PERIOD_CLOSED = "ACCOUNTING_PERIOD_CLOSED"
     INVOICE_ALREADY_PAID = "INVOICE_ALREADY_PAID"
     DISABLED = "DISABLED"
     TIMEOUT_LIMIT_EXCEEDED = "TIMEOUT_LIMIT_EXCEEDED"
+    RATE_LIMIT_RETRY = "RATE_LIMIT_RETRY"
 
 
 UNFINISHED_STATUSES = frozenset(
     {RunStatus.WAITING, RunStatus.STARTED, RunStatus.AWAITING_RETRY, RunStatus.RATE_LIMIT_RETRY}
 )
 FINAL_STATUSES = frozenset(RunStatus) - UNFINISHED_STATUSES
+
+
+def without_nulls(document: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The document without those of `names` that are null: m3ter's spec types them as plain
+    strings, so an absent value is left out rather than sent as null."""
+    return {k: v for k, v in document.items() if not (k in names and v is None)}
+
+
+def config_status(enabled: bool) -> RunStatus:
+    """The `status` of an integration configuration: m3ter's spec gives its GET the shape of a
+    run, status required. An enabled one waits for something to deliver."""
+    return RunStatus.WAITING if enabled else RunStatus.DISABLED
 
 
 class SignedCredentials(BaseModel):

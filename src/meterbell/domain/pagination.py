@@ -1,4 +1,5 @@
-"""Opaque `nextToken`s for keyset pagination: a position in a list ordered newest first."""
+"""Opaque `nextToken`s for keyset pagination: a position in an ordered list (newest first,
+or, for run lists with `order=ASC`, oldest first); the next page continues after it."""
 
 from __future__ import annotations
 

@@ -18,6 +18,8 @@ from meterbell.domain.integrations import (
     NOTIFICATION_ENTITY,
     WEBHOOK_DESTINATION,
     IntegrationConfigFields,
+    config_status,
+    without_nulls,
 )
 from meterbell.domain.listing import FieldFilter, id_filters
 from meterbell.domain.pagination import Page
@@ -57,37 +59,50 @@ async def _checked(db: Database, org_id: str, body: object) -> dict[str, Any]:
             f"'destinationId' must be the id of a webhook destination in this organization "
             f"(got {fields.destinationId!r})"
         )
-    return fields.model_dump() | {
+    # `status` is derived from `enabled` on every read (see public_config), never stored.
+    return fields.model_dump(exclude={"status"}) | {
         "entityType": NOTIFICATION_ENTITY,
         "destination": WEBHOOK_DESTINATION,
     }
 
 
+def public_config(document: Mapping[str, Any]) -> Document:
+    """The configuration as the API shows it, with the run-shaped `status` m3ter's spec (and so
+    the SDK, in strict mode) requires of it."""
+    shown = without_nulls(document, ("name",))
+    return {**shown, "status": config_status(bool(document.get("enabled", True)))}
+
+
 async def create_config(db: Database, org_id: str, body: object, actor: str) -> Document:
     fields = await _checked(db, org_id, body) | {"enabled": True}
-    return await versioned.create(db, org_id, INTEGRATION, fields, actor)
+    return public_config(await versioned.create(db, org_id, INTEGRATION, fields, actor))
+
+
+async def _stored_config(db: Database, org_id: str, config_id: str) -> Document:
+    return await versioned.get(db, org_id, INTEGRATION, config_id)
 
 
 async def get_config(db: Database, org_id: str, config_id: str) -> Document:
-    return await versioned.get(db, org_id, INTEGRATION, config_id)
+    return public_config(await _stored_config(db, org_id, config_id))
 
 
 async def update_config(
     db: Database, org_id: str, config_id: str, body: object, actor: str
 ) -> Document:
-    old = await get_config(db, org_id, config_id)
+    old = await _stored_config(db, org_id, config_id)
     fields = await _checked(db, org_id, body) | {"enabled": old.get("enabled", True)}
     version = versioned.requested_version(body)
-    return await versioned.replace(db, org_id, INTEGRATION, config_id, fields, version, actor)
+    updated = await versioned.replace(db, org_id, INTEGRATION, config_id, fields, version, actor)
+    return public_config(updated)
 
 
 async def delete_config(db: Database, org_id: str, config_id: str) -> Document:
-    return await versioned.delete(db, org_id, INTEGRATION, config_id)
+    return public_config(await versioned.delete(db, org_id, INTEGRATION, config_id))
 
 
 async def enable_config(db: Database, org_id: str, config_id: str, actor: str) -> Document:
     """Turn a (possibly auto-disabled) integration back on and forget its failures."""
-    old = await get_config(db, org_id, config_id)
+    old = await _stored_config(db, org_id, config_id)
     fields = {k: v for k, v in old.items() if k not in SERVER_FIELDS and k != "disabledReason"}
     document = versioned.stamped(
         fields | {"enabled": True},
@@ -109,7 +124,7 @@ async def enable_config(db: Database, org_id: str, config_id: str, actor: str) -
         )
 
     await versioned.write(db, org_id, INTEGRATION, old, document, also=start_afresh)
-    return document
+    return public_config(document)
 
 
 def _config_filters(query: Mapping[str, Sequence[str]]) -> list[FieldFilter]:
@@ -124,7 +139,8 @@ async def list_configs(
     db: Database, org_id: str, query: Mapping[str, Sequence[str]], *, page_size: int
 ) -> Page:
     filters = _config_filters(query)
-    return await versioned.list_page(db, org_id, INTEGRATION, filters, query, page_size=page_size)
+    page = await versioned.list_page(db, org_id, INTEGRATION, filters, query, page_size=page_size)
+    return Page([public_config(item) for item in page.data], page.next_token)
 
 
 async def config_for_entity(
@@ -138,4 +154,4 @@ async def config_for_entity(
         )
     if not rows:
         raise NotFound(f"No integration configuration for entity type {entity_type}")
-    return rows[0][1]
+    return public_config(rows[0][1])

@@ -56,12 +56,29 @@ def _date_param(query: Mapping[str, Sequence[str]], name: str) -> datetime | Non
         raise InvalidRequest(f"{name} must be an ISO-8601 date or date-time (got '{raw}')") from exc
 
 
-def run_query(query: Mapping[str, Sequence[str]], **fixed: str | None) -> run_store.RunQuery:
+def _order_param(query: Mapping[str, Sequence[str]]) -> bool:
+    """True for `order=ASC` (oldest first); the default, `DESC`, is newest first."""
+    order = query.get("order", [""])[-1].upper()
+    if order not in ("", "ASC", "DESC"):
+        raise InvalidRequest(f"order must be ASC or DESC (got '{order}')")
+    return order == "ASC"
+
+
+def run_query(
+    query: Mapping[str, Sequence[str]],
+    *,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    destination_id: str | None = None,
+) -> run_store.RunQuery:
     return run_store.RunQuery(
+        entity_type=entity_type,
+        entity_ids=None if entity_id is None else (entity_id,),
+        destination_id=destination_id,
         status=choice_param(query, "status", RunStatus),
         start=_date_param(query, "startDate"),
         end=_date_param(query, "endDate"),
-        **fixed,
+        oldest_first=_order_param(query),
     )
 
 
@@ -73,10 +90,10 @@ async def list_runs(
     *,
     page_size: int,
 ) -> Page:
-    before = continue_before(query)
+    after = continue_before(query)
     async with db.read() as conn:
         rows = await run_store.list_runs(
-            conn, org_id, filters, before_seq=before, limit=page_size + 1
+            conn, org_id, filters, after_seq=after, limit=page_size + 1
         )
     return page_from_rows([(row.seq, public_run(row)) for row in rows], page_size)
 
@@ -93,12 +110,17 @@ async def get_run(db: Database, org_id: str, run_id: str) -> dict[str, Any]:
     return public_run(await _run(db, org_id, run_id))
 
 
-async def latest_run(db: Database, org_id: str, entity_type: str, entity_id: str) -> dict[str, Any]:
-    filters = run_store.RunQuery(entity_type=entity_type, entity_id=entity_id)
+async def latest_run(
+    db: Database, org_id: str, entity_type: str, entity_ids: Sequence[str]
+) -> dict[str, Any]:
+    """The newest run for any of `entity_ids` (m3ter answers one run, even for many ids)."""
+    if not entity_ids:
+        raise InvalidRequest("ids is required: pass the ids of the entities, e.g. ids=a,b")
+    filters = run_store.RunQuery(entity_type=entity_type, entity_ids=tuple(entity_ids))
     async with db.read() as conn:
-        rows = await run_store.list_runs(conn, org_id, filters, before_seq=None, limit=1)
+        rows = await run_store.list_runs(conn, org_id, filters, after_seq=None, limit=1)
     if not rows:
-        raise NotFound(f"No integration runs for {entity_type} {entity_id}")
+        raise NotFound(f"No integration runs for {entity_type} {', '.join(entity_ids)}")
     return public_run(rows[0])
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from meterbell.domain.documents import DocumentKind
 from meterbell.domain.errors import Conflict, InvalidRequest
-from meterbell.domain.integrations import SEALED_SECRET, WebhookFields
+from meterbell.domain.integrations import SEALED_SECRET, WebhookFields, without_nulls
 from meterbell.domain.listing import FieldFilter, id_filters
 from meterbell.domain.pagination import Page
 from meterbell.domain.secrets_box import SecretBox
@@ -31,9 +31,9 @@ MAX_PAGE_SIZE = 200
 
 
 def public_webhook(document: Mapping[str, Any]) -> Document:
-    """The destination as the API shows it: credentials without their secret."""
+    """The destination as the API shows it: credentials without their secret, no null code."""
     credentials = {k: v for k, v in document["credentials"].items() if k != SEALED_SECRET}
-    return {**document, "credentials": credentials}
+    return {**without_nulls(document, ("code",)), "credentials": credentials}
 
 
 async def _resolved_addresses(host: str, port: int) -> list[str]:

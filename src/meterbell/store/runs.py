@@ -180,11 +180,12 @@ async def get_run(conn: AsyncConnection, org_id: str, run_id: str) -> RunRow | N
 @dataclass(frozen=True)
 class RunQuery:
     entity_type: str | None = None
-    entity_id: str | None = None
+    entity_ids: tuple[str, ...] | None = None
     destination_id: str | None = None
     status: RunStatus | None = None
     start: datetime | None = None
     end: datetime | None = None
+    oldest_first: bool = False
 
 
 def _run_conditions(org_id: str, query: RunQuery) -> list[ColumnElement[bool]]:
@@ -192,12 +193,13 @@ def _run_conditions(org_id: str, query: RunQuery) -> list[ColumnElement[bool]]:
     conditions = [runs.org_id == org_id]
     for column, value in (
         (runs.entity_type, query.entity_type),
-        (runs.entity_id, query.entity_id),
         (runs.destination_id, query.destination_id),
         (runs.status, query.status),
     ):
         if value is not None:
             conditions.append(column == value)
+    if query.entity_ids is not None:
+        conditions.append(runs.entity_id.in_(query.entity_ids))
     if query.start is not None:
         conditions.append(runs.dt_created >= query.start)
     if query.end is not None:
@@ -206,12 +208,16 @@ def _run_conditions(org_id: str, query: RunQuery) -> list[ColumnElement[bool]]:
 
 
 async def list_runs(
-    conn: AsyncConnection, org_id: str, query: RunQuery, *, before_seq: int | None, limit: int
+    conn: AsyncConnection, org_id: str, query: RunQuery, *, after_seq: int | None, limit: int
 ) -> list[RunRow]:
+    """Runs in creation order (newest first unless `query.oldest_first`), continuing after
+    the run at `after_seq` in that order."""
+    seq = integration_runs.c.seq
     statement = select(integration_runs).where(*_run_conditions(org_id, query))
-    if before_seq is not None:
-        statement = statement.where(integration_runs.c.seq < before_seq)
-    rows = await conn.execute(statement.order_by(integration_runs.c.seq.desc()).limit(limit))
+    if after_seq is not None:
+        statement = statement.where(seq > after_seq if query.oldest_first else seq < after_seq)
+    order = seq.asc() if query.oldest_first else seq.desc()
+    rows = await conn.execute(statement.order_by(order).limit(limit))
     return [_from_row(row) for row in rows]
 
 

@@ -165,6 +165,7 @@ def fill(path: str, org_id: str, victim: Victim) -> str:
         "entityId": victim.ids["rule"],
         "destinationId": victim.ids["webhook"],
         "jobId": victim.ids["export job"],
+        "systemName": "Webhook",
     }
     if "{id}" in path:
         values["id"] = victim.entities[spec.name]["id"] if spec else victim.ids[kind]

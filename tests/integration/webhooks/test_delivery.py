@@ -218,6 +218,7 @@ async def test_410_gone_disables_at_once(live: OrgApi, receiver: Receiver) -> No
     assert run["attempts"] == 1
     config = await poll(lambda: _config_if(live, wiring, enabled=False))
     assert "410 Gone" in config["disabledReason"]
+    assert config["status"] == "DISABLED"
 
 
 async def test_retry_after_is_honoured_up_to_the_longest_backoff(

@@ -8,6 +8,9 @@ from fastapi.responses import Response
 
 from meterbell.api.deps import CurrentOrg, JsonBody, QueryLists, StateDep, requested_page_size
 from meterbell.api.responses import JSONResponse
+from meterbell.domain import connectors
+from meterbell.domain.connectors import CONNECTORS
+from meterbell.domain.listing import split_values
 from meterbell.services import integrations, runs
 
 configs = APIRouter(prefix="/organizations/{orgId}/integrationconfigs", tags=["Integrations"])
@@ -36,6 +39,35 @@ async def config_for_entity(
 ) -> Response:
     config = await integrations.config_for_entity(state.db, org.org_id, entityType, query)
     return JSONResponse(config)
+
+
+# Declared before `/{id}`, which would otherwise read "available" as a configuration id.
+@configs.get("/available", summary="Entity types and the destinations each can go to")
+async def available(_org: CurrentOrg, query: QueryLists) -> Response:
+    entity_type = query.get("entityType", [""])[-1] or None
+    system = query.get("systemName", [""])[-1] or None
+    return JSONResponse(
+        connectors.available_configuration(CONNECTORS, entity_type=entity_type, system=system)
+    )
+
+
+@configs.get("/available/systems", summary="Destination systems this server delivers to")
+async def available_systems(_org: CurrentOrg, query: QueryLists) -> Response:
+    entity_type = query.get("entityType", [""])[-1] or None
+    return JSONResponse(connectors.available_systems(CONNECTORS, entity_type=entity_type))
+
+
+@configs.get("/available/{systemName}/entities", summary="Entity types a system takes")
+async def available_entities(_org: CurrentOrg, systemName: str) -> Response:
+    return JSONResponse(connectors.system_entities(CONNECTORS, systemName))
+
+
+@configs.get(
+    "/available/{systemName}/auth/{entityType}",
+    summary="The settings that authorize an entity type's delivery to a system",
+)
+async def available_auth(_org: CurrentOrg, systemName: str, entityType: str) -> Response:
+    return JSONResponse(connectors.auth_options(CONNECTORS, systemName, entityType))
 
 
 @configs.get("/{id}", summary="Get an integration configuration")
@@ -83,6 +115,17 @@ async def resend(org: CurrentOrg, state: StateDep, id: str) -> Response:
     return JSONResponse(run)
 
 
+@run_routes.get("/{entityType}/latest", summary="The newest run for any of the entities `ids`")
+async def latest_run_of_ids(
+    org: CurrentOrg,
+    state: StateDep,
+    entityType: str,
+    query: QueryLists,
+) -> Response:
+    ids = split_values(query.get("ids", ()))
+    return JSONResponse(await runs.latest_run(state.db, org.org_id, entityType, ids))
+
+
 @run_routes.get("/{entityType}/latest/{entityId}", summary="The newest run for an entity")
 async def latest_run(
     org: CurrentOrg,
@@ -90,7 +133,7 @@ async def latest_run(
     entityType: str,
     entityId: str,
 ) -> Response:
-    return JSONResponse(await runs.latest_run(state.db, org.org_id, entityType, entityId))
+    return JSONResponse(await runs.latest_run(state.db, org.org_id, entityType, [entityId]))
 
 
 @run_routes.get("/{entityType}/{entityId}", summary="Runs for an entity")

@@ -1,0 +1,104 @@
+"""`integrationconfigs/available…`: what this server can deliver, in m3ter's shapes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import OrgApi
+
+SIGNED_REQUEST_SETTINGS = [
+    {
+        "name": "apiKey",
+        "type": "string",
+        "required": True,
+        "description": "Sent in the X-m3ter-apikey header",
+    },
+    {
+        "name": "secret",
+        "type": "string",
+        "required": True,
+        "description": "Signs each request (HMAC-SHA256)",
+    },
+]
+WEBHOOK_DESTINATION = {
+    "apiName": "WEBHOOK",
+    "destination": "Webhook",
+    "displayName": "Webhook",
+    "destinationConfigOptions": [],
+    "authConfigOptions": SIGNED_REQUEST_SETTINGS,
+    "released": True,
+    "authType": "M3TER_SIGNED_REQUEST",
+    "categories": ["Notifications"],
+}
+
+
+async def test_available_configuration_lists_notifications_to_webhooks(api: OrgApi) -> None:
+    response = await api.get("integrationconfigs/available")
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "supportedEntities": {
+            "Notification": {
+                "readableName": "Notification",
+                "destinations": [WEBHOOK_DESTINATION],
+                "entityConfigurationOptions": [],
+                "released": True,
+            }
+        },
+        "selectedConfigurations": {},
+        "globalConfigurationOptions": [],
+    }
+    filtered = await api.get(
+        "integrationconfigs/available",
+        params={"entityType": "notification", "systemName": "Webhook"},
+    )
+    assert filtered.json() == response.json()
+    for params in ({"entityType": "Bill"}, {"systemName": "Stripe"}):
+        none = await api.get("integrationconfigs/available", params=params)
+        assert none.status_code == 200
+        assert none.json()["supportedEntities"] == {}
+
+
+async def test_available_systems(api: OrgApi) -> None:
+    webhook_system = {
+        "identifier": "Webhook",
+        "displayName": "Webhook",
+        "validationSupported": False,
+        "supportedAuthTypes": ["M3TER_SIGNED_REQUEST"],
+    }
+    systems = await api.get("integrationconfigs/available/systems")
+    assert systems.status_code == 200, systems.text
+    assert systems.json() == [webhook_system]
+    for_notifications = await api.get(
+        "integrationconfigs/available/systems", params={"entityType": "Notification"}
+    )
+    assert for_notifications.json() == [webhook_system]
+    for_bills = await api.get("integrationconfigs/available/systems", params={"entityType": "Bill"})
+    assert for_bills.json() == []
+
+
+async def test_available_entities_and_auth_of_a_system(api: OrgApi) -> None:
+    entities = await api.get("integrationconfigs/available/Webhook/entities")
+    assert entities.status_code == 200, entities.text
+    assert entities.json() == [{"entityType": "Notification", "readableName": "Notification"}]
+    auth = await api.get("integrationconfigs/available/webhook/auth/Notification")
+    assert auth.status_code == 200, auth.text
+    assert auth.json() == SIGNED_REQUEST_SETTINGS
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("integrationconfigs/available/Stripe/entities", "No integration system named Stripe"),
+        ("integrationconfigs/available/Stripe/auth/Notification", "supports Webhook"),
+        ("integrationconfigs/available/Webhook/auth/Bill", "Webhook does not take Bill"),
+    ],
+)
+async def test_unknown_systems_and_pairs_are_404(api: OrgApi, path: str, expected: str) -> None:
+    response = await api.get(path)
+    assert response.status_code == 404
+    assert expected in response.json()["message"]
+
+
+async def test_available_needs_a_token(api: OrgApi) -> None:
+    response = await api.client.get(api.url("integrationconfigs/available"))
+    assert response.status_code == 401
