@@ -20,6 +20,7 @@ from meterbell.api.routes import (
     health,
     integrations,
     measurements,
+    metrics,
     notifications,
     scheduled,
     webhooks,
@@ -35,6 +36,7 @@ from meterbell.store.export_storage import ExportStorage
 # Every router but the entity ones, in matching order.
 ROUTERS = (
     health.router,
+    metrics.router,
     auth.router,
     events.router,
     notifications.router,

@@ -33,7 +33,11 @@ T = TypeVar("T")
 
 
 def _with_db(
-    settings: Settings, work: Callable[[Database], Awaitable[T]], *, run_workers: bool = False
+    settings: Settings,
+    work: Callable[[Database], Awaitable[T]],
+    *,
+    run_workers: bool = False,
+    metrics_port: int | None = None,
 ) -> T:
     """Run `work` on the migrated store; what it writes wakes the workers of running
     processes. With `run_workers`, this process runs workers of its own meanwhile."""
@@ -46,7 +50,9 @@ def _with_db(
         try:
             await upgrade(db)
             if run_workers:
-                async with engine.running(db, settings, run_workers=True):
+                async with engine.running(
+                    db, settings, run_workers=True, metrics_port=metrics_port
+                ):
                     return await work(db)
             result = await work(db)
             await db.wakeups.announce_once(db.url)
@@ -120,7 +126,11 @@ def serve(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics on this port (at MB_HOST).")
+    ] = None,
+) -> None:
     """Run the workers only (cluster mode: beside `serve --no-workers` processes)."""
     from meterbell.engine import until_signalled
 
@@ -131,7 +141,7 @@ def worker() -> None:
         freeze_startup_objects()
         await until_signalled()
 
-    _with_db(settings, until_stopped, run_workers=True)
+    _with_db(settings, until_stopped, run_workers=True, metrics_port=metrics_port)
 
 
 @db_app.command("upgrade")

@@ -6,6 +6,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,6 +93,12 @@ class Settings(BaseSettings):
         default=15.0, gt=0, description="How often the exporter looks for due export schedules."
     )
     log_level: str = "info"
+    log_format: Literal["console", "json"] = Field(
+        default="console", description="console: key=value lines; json: one JSON object a line."
+    )
+    metrics_token: str = Field(
+        default="", description="When set, /metrics needs 'Authorization: Bearer <token>'."
+    )
 
     @property
     def exports_dir(self) -> Path:

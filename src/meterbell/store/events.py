@@ -145,6 +145,17 @@ async def undispatched_events(conn: AsyncConnection, limit: int) -> list[EventRo
     return [_from_row(row) for row in await conn.execute(statement)]
 
 
+async def oldest_undispatched_time(conn: AsyncConnection) -> datetime | None:
+    """When the oldest event no dispatcher has handled yet was written (None: none waits)."""
+    statement = (
+        select(events.c.event_time)
+        .where(events.c.dt_actioned.is_(None))
+        .order_by(events.c.seq)
+        .limit(1)
+    )
+    return (await conn.execute(statement)).scalar()
+
+
 async def mark_actioned(conn: AsyncConnection, seqs: Sequence[int], at: datetime) -> None:
     await conn.execute(update(events).where(events.c.seq.in_(seqs)).values(dt_actioned=at))
 

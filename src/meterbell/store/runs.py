@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.integrations import RunStatus
@@ -164,6 +164,16 @@ async def settle_without_attempt(
         .where(integration_runs.c.id == run.id)
         .values(status=status, next_attempt_at=None, lease_owner=None, error=error, dt_completed=at)
     )
+
+
+async def unfinished_by_status(conn: AsyncConnection) -> dict[RunStatus, int]:
+    """How many runs of every organization are not finished, by status."""
+    rows = await conn.execute(
+        select(integration_runs.c.status, func.count())
+        .where(integration_runs.c.next_attempt_at.is_not(None))
+        .group_by(integration_runs.c.status)
+    )
+    return {RunStatus(row[0]): int(row[1]) for row in rows}
 
 
 async def get_run(conn: AsyncConnection, org_id: str, run_id: str) -> RunRow | None:
