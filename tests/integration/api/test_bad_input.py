@@ -223,3 +223,23 @@ async def test_nul_in_token_requests_is_refused(api: OrgApi) -> None:
         headers={"Content-Type": "application/json"},
     )
     refused(json_body, "NUL character")
+
+
+# -- signed download links ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expires", "signature"),
+    [("\u00b2", "0" * 64), ("9" * 4500, "0" * 64), ("1", "\u00e9")],
+    ids=["superscript-digit", "4500-digits", "non-ascii-signature"],
+)
+@pytest.mark.parametrize(
+    "path", ["failedIngest", "dataexports/00000000-0000-0000-0000-000000000000/export.csv.gz"]
+)
+async def test_malformed_download_links_are_refused(
+    api: OrgApi, path: str, expires: str, signature: str
+) -> None:
+    query = {"file": "failedIngest/x.json", "expires": expires, "signature": signature}
+    response = await api.client.get(f"/downloads/{api.org_id}/{path}", params=query)
+    assert response.status_code == 403, response.text
+    assert "This download link is not valid" in response.json()["message"]
