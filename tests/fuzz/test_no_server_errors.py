@@ -3,7 +3,6 @@ real organization so that they reach the handlers, on each store: none may get a
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 
 import httpx
@@ -25,13 +24,10 @@ EXAMPLES_PER_OPERATION = 5
 # slow for `make test`; the examples and the generated cases stay.
 CONFIG = schemathesis.Config.from_dict({"phases": {"coverage": {"enabled": False}}})
 
-# The document only: the requests go to `store_app`, an app on the test store.
+# The document only (its app never connects): the requests go to `store_app`.
 schema = schemathesis.openapi.from_dict(
     create_app(
-        Settings(
-            data_dir=tempfile.mkdtemp(prefix="meterbell-openapi-"), secret_key=TEST_SECRET_KEY
-        ),
-        run_workers=False,
+        Settings(database_url="sqlite+aiosqlite://", secret_key=TEST_SECRET_KEY), run_workers=False
     ).openapi(),
     config=CONFIG,
 )
