@@ -15,7 +15,7 @@ from meterbell.domain.request_limits import MAX_JSON_DEPTH, nested_too_deep, par
 
 # Text full of the characters that could fool a byte-level reading of JSON.
 TRICKY_TEXT = st.text(alphabet='[]{}"\\:,u0 a\n', max_size=12)
-LEAVES = st.none() | st.booleans() | st.integers() | TRICKY_TEXT
+LEAVES = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | TRICKY_TEXT
 
 
 def depth(value: Any) -> int:
