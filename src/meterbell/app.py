@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from meterbell import __version__, engine
 from meterbell.api.errors import install_error_handlers
-from meterbell.api.middleware import BodySizeLimit
+from meterbell.api.middleware import BodySizeLimit, NulInUrlRefusal
 from meterbell.api.responses import JSONResponse
 from meterbell.api.routes import (
     alerts,
@@ -92,6 +92,7 @@ def create_app(
     app.state.mb = state
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(NulInUrlRefusal)
     # The entity dispatcher first: it answers entity requests with one dictionary lookup and
     # declines every other path; the documented entity routes last (see routes/entities.py).
     entity_routers = entities.build_routers()

@@ -6,12 +6,12 @@ import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import orjson
 from fastapi import Depends, Request
 
 from meterbell.api.state import AppState
 from meterbell.domain.errors import Forbidden, InvalidRequest, Unauthorized
 from meterbell.domain.pagination import page_size
+from meterbell.domain.request_limits import parse_json_body
 
 
 async def get_state(request: Request) -> AppState:
@@ -54,10 +54,7 @@ async def json_body(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         raise InvalidRequest("The request body is empty: send a JSON object")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from exc
+    return parse_json_body(raw)
 
 
 JsonBody = Annotated[Any, Depends(json_body)]

@@ -1,10 +1,12 @@
-"""ASGI middleware: refuse request bodies over the size limit before reading them whole."""
+"""ASGI middleware: refuse request bodies over the size limit before reading them whole, and
+URLs holding NUL before any route reads them."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meterbell.api.responses import error_response
+from meterbell.domain.request_limits import NUL_REFUSED, urlencoded_holds_nul
 
 
 class BodyTooLarge(Exception):
@@ -41,3 +43,19 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, send)
         except BodyTooLarge:
             await error_response(413, self._too_large_message())(scope, receive, send)
+
+
+class NulInUrlRefusal:
+    """A path or query string holding NUL (`%00`) is a 400 on both stores: PostgreSQL cannot
+    compare text with NUL, so without this a NUL id or filter would be a 500 there only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or urlencoded_holds_nul(scope["query_string"])
+        ):
+            await error_response(400, f"The URL {NUL_REFUSED}")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

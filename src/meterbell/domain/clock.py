@@ -10,8 +10,15 @@ def utcnow() -> datetime:
 
 
 def as_utc(value: datetime) -> datetime:
-    """Stores without time-zone support (SQLite) hand back naive UTC datetimes."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """`value` in UTC; naive means UTC already (stores without time-zone support, SQLite, hand
+    those back). ValueError when it falls outside the calendar in UTC
+    (`0001-01-01T00:00:00+01:00`), so that parsing a date and converting it fail alike."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"{value.isoformat()} is outside the calendar in UTC") from exc
 
 
 def isoformat(value: datetime) -> str:

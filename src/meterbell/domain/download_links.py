@@ -12,6 +12,13 @@ from meterbell.domain.clock import isoformat
 from meterbell.domain.errors import Forbidden
 
 LINK_LIFETIME = timedelta(minutes=5)
+MAX_EXPIRY_DIGITS = 18  # a 64-bit time in seconds, so `int()` is cheap and the value storable
+
+
+def _is_expiry(expires: str) -> bool:
+    """Whether `expires` could be one we wrote: ASCII digits only (`isdigit` alone also
+    accepts '²', which `int` refuses)."""
+    return expires.isascii() and expires.isdigit() and len(expires) <= MAX_EXPIRY_DIGITS
 
 
 class DownloadSigner:
@@ -33,8 +40,8 @@ class DownloadSigner:
 
     def check(self, resource: str, expires: str, signature: str, now: datetime) -> None:
         """Forbidden unless the link was signed here for `resource` and has not expired."""
-        if not expires.isdigit() or not hmac.compare_digest(
-            signature, self._signature(resource, int(expires))
+        if not _is_expiry(expires) or not hmac.compare_digest(
+            signature.encode(), self._signature(resource, int(expires)).encode()
         ):
             raise Forbidden("This download link is not valid: request a new one")
         if now.timestamp() >= int(expires):

@@ -14,6 +14,8 @@ from meterbell.domain.errors import InvalidRequest
 DEFAULT_PAGE_SIZE = 10
 TOKEN_PREFIX = "mb1."
 BAD_TOKEN = "nextToken is not valid: pass back the nextToken of a previous page"
+# Positions are 64-bit signed integers in both stores: a larger one cannot be a bound parameter.
+MAX_POSITION = 2**63 - 1
 
 
 def encode_next_token(last_seq: int) -> str:
@@ -29,7 +31,7 @@ def decode_next_token(token: str) -> int:
         seq = int(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode())
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidRequest(BAD_TOKEN) from exc
-    if seq < 0:
+    if not 0 <= seq <= MAX_POSITION:
         raise InvalidRequest(BAD_TOKEN)
     return seq
 

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from meterbell.domain.catalog import EntitySpec, all_entities, entity_by_name
-from meterbell.domain.clock import isoformat
+from meterbell.domain.clock import as_utc, isoformat
 from meterbell.domain.errors import InvalidRequest
 from meterbell.domain.events import dto
 
@@ -110,10 +110,9 @@ def _instant(value: object) -> datetime | None:
     try:
         if DATE_ONLY.fullmatch(value):
             return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
-        instant = datetime.fromisoformat(value)
+        return as_utc(datetime.fromisoformat(value))
     except ValueError:
         return None
-    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
 
 
 def due_time(value: object, offset_days: int) -> datetime | None:

@@ -256,11 +256,11 @@ def _date_filter(query: Mapping[str, Sequence[str]], name: str) -> datetime | No
         return None
     try:
         value = datetime.fromisoformat(raw)
+        if value.tzinfo is None:
+            raise InvalidRequest(f"{name} needs a time zone, like {DATE_FILTER_EXAMPLE}")
+        return as_utc(value)
     except ValueError as exc:
         raise InvalidRequest(f"{name} must be a date-time like {DATE_FILTER_EXAMPLE}") from exc
-    if value.tzinfo is None:
-        raise InvalidRequest(f"{name} needs a time zone, like {DATE_FILTER_EXAMPLE}")
-    return as_utc(value)
 
 
 def job_query(query: Mapping[str, Sequence[str]]) -> JobQuery:

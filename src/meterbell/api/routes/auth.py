@@ -7,13 +7,18 @@ import binascii
 from typing import Any
 from urllib.parse import parse_qs
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from meterbell.api.deps import StateDep
 from meterbell.api.responses import JSONResponse
 from meterbell.domain.errors import InvalidRequest, Unauthorized
+from meterbell.domain.request_limits import (
+    NUL_REFUSED,
+    parse_json_body,
+    refuse_nul,
+    urlencoded_holds_nul,
+)
 from meterbell.services import orgs
 
 router = APIRouter(tags=["Auth"])
@@ -21,13 +26,12 @@ router = APIRouter(tags=["Auth"])
 
 def _token_request_fields(raw: bytes, content_type: str) -> dict[str, str]:
     if content_type.startswith("application/json"):
-        try:
-            body: Any = orjson.loads(raw) if raw.strip() else {}
-        except orjson.JSONDecodeError as exc:
-            raise InvalidRequest(f"The request body is not valid JSON: {exc}") from exc
+        body: Any = parse_json_body(raw) if raw.strip() else {}
         if not isinstance(body, dict):
             raise InvalidRequest("The request body must be a JSON object")
         return {key: str(value) for key, value in body.items()}
+    if urlencoded_holds_nul(raw):
+        raise InvalidRequest(f"The request body {NUL_REFUSED}")
     form = parse_qs(raw.decode("utf-8", errors="replace"))
     return {key: values[-1] for key, values in form.items()}
 
@@ -40,6 +44,7 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
         client_id, sep, secret = base64.b64decode(encoded.strip()).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return None
+    refuse_nul(client_id + secret, "The HTTP Basic credentials")
     return (client_id, secret) if sep else None
 
 

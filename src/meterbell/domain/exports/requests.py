@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from meterbell.domain.clock import as_utc
 from meterbell.domain.codes import code_problem
 from meterbell.domain.errors import InvalidRequest
 from meterbell.domain.exports.aggregation import FUNCTIONS_BY_FIELD_TYPE
@@ -232,7 +233,10 @@ def checked_schedule(body: object) -> tuple[dict[str, Any], Timing]:
 def _utc(value: datetime, name: str) -> datetime:
     if value.tzinfo is None:
         raise InvalidRequest(f"'{name}' needs a time zone, e.g. 2026-01-31T00:00:00Z")
-    return value.astimezone(UTC)
+    try:
+        return as_utc(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"'{name}' {exc}: use a date-time within years 1 to 9999") from exc
 
 
 def checked_adhoc(body: object, now: datetime) -> dict[str, Any]:
