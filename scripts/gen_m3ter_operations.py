@@ -45,12 +45,26 @@ def to_json_schema(node: Any) -> Any:
     }
     if schema.get("exclusiveMinimum") is True:
         schema["exclusiveMinimum"] = schema.pop("minimum", 0)
-    if node.get("nullable") is True:
-        if isinstance(schema.get("type"), str):
-            schema["type"] = [schema["type"], "null"]
-        else:
-            schema = {"anyOf": [schema, {"type": "null"}]}
-    return schema
+    return or_null(schema) if node.get("nullable") is True else schema
+
+
+def or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema`, or null."""
+    if isinstance(schema.get("type"), str) and "enum" not in schema:
+        return {**schema, "type": [schema["type"], "null"]}
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def optional_as_nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """A response schema whose properties it does not require may also be null: m3ter's SDK,
+    generated from this spec, reads them so (`Optional[...] = None`), and so do m3ter's own
+    answers and meterbell's (e.g. a job's `startedAt` before it starts)."""
+    required = set(schema.get("required", []))
+    properties = {
+        name: prop if name in required else or_null(prop)
+        for name, prop in schema.get("properties", {}).items()
+    }
+    return {**schema, "properties": properties} if properties else schema
 
 
 def refs_in(node: Any) -> Iterator[str]:
@@ -72,6 +86,8 @@ def referenced_schemas(roots: Any, schemas: dict[str, Any]) -> dict[str, Any]:
         name = pending.pop()
         if name not in found:
             found[name] = to_json_schema(schemas[name])
+            if name.endswith("Response"):
+                found[name] = optional_as_nullable(found[name])
             pending.extend(refs_in(found[name]))
     return found
 

@@ -73,7 +73,7 @@ OWN_SCHEMAS: Mapping[str, Any] = {
         "required": ["message"],
         "properties": {"message": {"type": "string"}},
     },
-    "Status": {
+    "ProbeStatus": {
         "type": "object",
         "required": ["status"],
         "properties": {"status": {"type": "string"}},
@@ -98,8 +98,8 @@ OWN_SCHEMAS: Mapping[str, Any] = {
 }
 # (method, path) -> 200 schema, where it is not m3ter's (or m3ter's spec is wrong).
 OWN_RESPONSES: Mapping[tuple[str, str], Any] = {
-    ("get", "/health"): _ref("Status"),
-    ("get", "/ready"): _ref("Status"),
+    ("get", "/health"): _ref("ProbeStatus"),
+    ("get", "/ready"): _ref("ProbeStatus"),
     ("get", "/downloads/{orgId}/failedIngest"): _ref("FailedIngestDownload"),
     ("get", f"{ORG_PREFIX}/events/{{eventId}}"): _ref("EventResponse"),
     # m3ter's spec says IntegrationRunResponse here, but m3ter answers the configuration.
@@ -114,6 +114,14 @@ OWN_RESPONSES: Mapping[tuple[str, str], Any] = {
     },
     ("get", f"{ORG_PREFIX}/dataexports/destinations"): _page_of(_ref("ExportDestinationResponse")),
 }
+# Operations that name an item in their query or body (besides those naming one in their path).
+NOT_FOUND_BY_QUERY_OR_BODY = frozenset(
+    {
+        ("get", f"{ORG_PREFIX}/measurements/failedIngest/getDownloadUrl"),
+        ("post", f"{ORG_PREFIX}/notifications/evaluate"),
+        ("get", "/downloads/{orgId}/failedIngest"),
+    }
+)
 # Operations whose 200 is not JSON.
 OWN_CONTENT: Mapping[tuple[str, str], Mapping[str, Any]] = {
     ("get", "/downloads/{orgId}/dataexports/{jobId}/{name}"): {
@@ -151,8 +159,12 @@ def build_document(app: FastAPI) -> dict[str, Any]:
                 raise LookupError(f"{method.upper()} {path}: no response schema (OWN_RESPONSES)")
             content = {"application/json": {"schema": schema}}
         _declare_responses(operation, method, path, content)
+    clashing = OWN_SCHEMAS.keys() & m3ter["schemas"].keys()
+    if clashing:
+        raise RuntimeError(f"own schemas {sorted(clashing)} would replace m3ter's")
     schemas.update(m3ter["schemas"])
     schemas.update(OWN_SCHEMAS)
+    _allow_null(schemas["EventResponse"], "dtActioned")
     document["components"]["responses"] = {
         name: {"description": text, "content": {"application/json": {"schema": _ref(MESSAGE)}}}
         for name, text in ERRORS.values()
@@ -173,6 +185,12 @@ def _routes_document(app: FastAPI) -> dict[str, Any]:
         for method, path, operation in entity_operations(entity):
             document["paths"].setdefault(path, {})[method] = _entity_operation(entity, operation)
     return document
+
+
+def _allow_null(schema: dict[str, Any], name: str) -> None:
+    """meterbell answers null where m3ter's spec requires a value: an event's `dtActioned` is
+    null until the dispatcher has handled the event (docs/api.md)."""
+    schema["properties"][name] = {"anyOf": [schema["properties"][name], {"type": "null"}]}
 
 
 def _operations(document: Mapping[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -215,7 +233,8 @@ def _error_statuses(operation: Mapping[str, Any], method: str, path: str) -> lis
     else:
         statuses.append(403)
     path_parameters = [p for p in operation.get("parameters", []) if p["in"] == "path"]
-    if any(p["name"] != "orgId" for p in path_parameters) or path.startswith("/downloads/"):
+    names_an_item = any(p["name"] != "orgId" for p in path_parameters)
+    if names_an_item or (method, path) in NOT_FOUND_BY_QUERY_OR_BODY:
         statuses.append(404)
     if method in WRITE_METHODS and path.startswith(ORG_PREFIX):
         statuses.append(409)
