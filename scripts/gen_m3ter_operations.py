@@ -1,5 +1,5 @@
-"""Generate src/meterbell/api/m3ter_operations.json from m3ter's OpenAPI spec: for every
-operation meterbell serves at one of m3ter's paths, m3ter's query parameters, request body and
+"""Generate src/meterbell/api/m3ter_operations.json from m3ter's OpenAPI spec: for every m3ter
+operation in a resource family meterbell serves, m3ter's query parameters, request body and
 200 response schema, and every component schema these refer to (translated from OpenAPI 3.0 to
 the JSON Schema 2020-12 of OpenAPI 3.1). api/openapi.py puts them in meterbell's document.
 
@@ -25,10 +25,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPEC = REPO_ROOT.parent / "shared" / "reference" / "m3ter-openapi.json"
 DEFAULT_OUT = REPO_ROOT / "src" / "meterbell" / "api" / "m3ter_operations.json"
 SCHEMA_REF = "#/components/schemas/"
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch"})
 # Annotations for m3ter's SDK generator, meaningless here; `pattern`s are Java regexes (which
 # JSON Schema cannot read; the service checks `code` itself, as the entity catalog says).
 DROPPED_PREFIX = "x-stainless"
 DROPPED_KEYWORDS = frozenset({"nullable", "pattern"})
+LENGTHS = frozenset({"minLength", "maxLength"})
 
 
 def to_json_schema(node: Any) -> Any:
@@ -55,16 +57,27 @@ def or_null(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-def optional_as_nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    """A response schema whose properties it does not require may also be null: m3ter's SDK,
-    generated from this spec, reads them so (`Optional[...] = None`), and so do m3ter's own
-    answers and meterbell's (e.g. a job's `startedAt` before it starts)."""
-    required = set(schema.get("required", []))
-    properties = {
-        name: prop if name in required else or_null(prop)
-        for name, prop in schema.get("properties", {}).items()
-    }
-    return {**schema, "properties": properties} if properties else schema
+def as_read(schema: dict[str, Any]) -> dict[str, Any]:
+    """A response schema as m3ter's SDK (generated from this spec) reads it: every property the
+    schema does not require may also be null (`Optional[...] = None`), as in m3ter's answers and
+    meterbell's (e.g. a job's `startedAt` before it starts); and it checks types, not the
+    lengths a request must respect (a rule created without a calculation answers "")."""
+    parts = [schema, *(part for part in schema.get("allOf", []) if "$ref" not in part)]
+    required = {name for part in parts for name in part.get("required", [])}
+
+    def read(name: str, prop: dict[str, Any]) -> dict[str, Any]:
+        unbounded = {key: value for key, value in prop.items() if key not in LENGTHS}
+        return unbounded if name in required else or_null(unbounded)
+
+    def read_part(part: dict[str, Any]) -> dict[str, Any]:
+        if "properties" not in part:
+            return part
+        return {**part, "properties": {n: read(n, p) for n, p in part["properties"].items()}}
+
+    read_schema = read_part(schema)
+    if "allOf" in schema:
+        read_schema["allOf"] = [read_part(part) for part in schema["allOf"]]
+    return read_schema
 
 
 def refs_in(node: Any) -> Iterator[str]:
@@ -87,7 +100,7 @@ def referenced_schemas(roots: Any, schemas: dict[str, Any]) -> dict[str, Any]:
         if name not in found:
             found[name] = to_json_schema(schemas[name])
             if name.endswith("Response"):
-                found[name] = optional_as_nullable(found[name])
+                found[name] = as_read(found[name])
             pending.extend(refs_in(found[name]))
     return found
 
@@ -110,13 +123,23 @@ def operation_parts(operation: dict[str, Any]) -> dict[str, Any]:
     return parts
 
 
+def family(path: str) -> str:
+    """The resource family of a path (its first segment below the organization): m3ter's
+    operations are vendored for every family meterbell serves, so a route added to one finds
+    its operation without regenerating."""
+    return path.removeprefix("/organizations/{orgId}").split("/")[1]
+
+
 def generate(spec: dict[str, Any]) -> dict[str, Any]:
     app = create_app(Settings(data_dir=Path(tempfile.mkdtemp())), run_workers=False)
-    operations = {}
-    for method, path in served_operations(app):
-        operation = spec["paths"].get(path, {}).get(method)
-        if operation is not None:
-            operations[f"{method} {path}"] = operation_parts(operation)
+    families = {family(path) for _, path in served_operations(app)}
+    operations = {
+        f"{method} {path}": operation_parts(operation)
+        for path, item in spec["paths"].items()
+        if family(path) in families
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    }
     schemas = referenced_schemas(operations, spec["components"]["schemas"])
     return {"operations": operations, "schemas": schemas}
 

@@ -35,6 +35,7 @@ ERRORS: Mapping[int, tuple[str, str]] = {
     404: ("NotFound", "No such item"),
     409: ("Conflict", "The request conflicts with what is stored (stale version, duplicate code)"),
     413: ("PayloadTooLarge", "The request body is larger than the limit"),
+    429: ("TooManyRequests", "Too many failed token requests: retry after `Retry-After` seconds"),
 }
 FIELD_TYPES: Mapping[FieldType, str] = {
     "string": "string",
@@ -88,8 +89,20 @@ OWN_SCHEMAS: Mapping[str, Any] = {
     },
     "ExportDestinationLocalResponse": {
         "type": "object",
-        "properties": {"destinationType": {"const": "LOCAL"}},
-        "allOf": [_ref("ExportDestinationBaseResponse")],
+        "description": "A folder below the server's exports directory (`bucketName` names it)",
+        "required": ["destinationType", "bucketName"],
+        "properties": {
+            "destinationType": {"const": "LOCAL"},
+            "bucketName": {"type": "string"},
+            "prefix": {"type": ["string", "null"]},
+            "name": {"type": ["string", "null"]},
+            "code": {"type": ["string", "null"]},
+            "createdBy": {"type": ["string", "null"]},
+            "lastModifiedBy": {"type": ["string", "null"]},
+            "dtCreated": {"type": ["string", "null"], "format": "date-time"},
+            "dtLastModified": {"type": ["string", "null"], "format": "date-time"},
+        },
+        "allOf": [_ref("AbstractResponse")],
     },
     "FailedIngestDownload": {
         "type": "object",
@@ -102,8 +115,6 @@ OWN_RESPONSES: Mapping[tuple[str, str], Any] = {
     ("get", "/ready"): _ref("ProbeStatus"),
     ("get", "/downloads/{orgId}/failedIngest"): _ref("FailedIngestDownload"),
     ("get", f"{ORG_PREFIX}/events/{{eventId}}"): _ref("EventResponse"),
-    # m3ter's spec says IntegrationRunResponse here, but m3ter answers the configuration.
-    ("get", f"{ORG_PREFIX}/integrationconfigs/{{id}}"): _ref("IntegrationConfigResponse"),
     ("post", f"{ORG_PREFIX}/integrationruns/{{id}}/resend"): _ref("IntegrationRunResponse"),
     ("get", f"{ORG_PREFIX}/integrationruns/{{entityType}}/latest/{{entityId}}"): _ref(
         "IntegrationRunResponse"
@@ -114,14 +125,15 @@ OWN_RESPONSES: Mapping[tuple[str, str], Any] = {
     },
     ("get", f"{ORG_PREFIX}/dataexports/destinations"): _page_of(_ref("ExportDestinationResponse")),
 }
-# Operations that name an item in their query or body (besides those naming one in their path).
-NOT_FOUND_BY_QUERY_OR_BODY = frozenset(
-    {
-        ("get", f"{ORG_PREFIX}/measurements/failedIngest/getDownloadUrl"),
-        ("post", f"{ORG_PREFIX}/notifications/evaluate"),
-        ("get", "/downloads/{orgId}/failedIngest"),
-    }
-)
+# Errors beyond the rules of `_error_statuses`: items named in the query or body, a job's files
+# asked for before it finished, failed token requests limited per client and per address.
+ALSO_ANSWERS: Mapping[tuple[str, str], tuple[int, ...]] = {
+    ("get", f"{ORG_PREFIX}/measurements/failedIngest/getDownloadUrl"): (404,),
+    ("post", f"{ORG_PREFIX}/notifications/evaluate"): (404,),
+    ("get", "/downloads/{orgId}/failedIngest"): (404,),
+    ("get", f"{ORG_PREFIX}/dataexports/jobs/{{jobId}}/getdownloadurl"): (409,),
+    ("post", "/oauth/token"): (429,),
+}
 # Operations whose 200 is not JSON.
 OWN_CONTENT: Mapping[tuple[str, str], Mapping[str, Any]] = {
     ("get", "/downloads/{orgId}/dataexports/{jobId}/{name}"): {
@@ -233,14 +245,13 @@ def _error_statuses(operation: Mapping[str, Any], method: str, path: str) -> lis
     else:
         statuses.append(403)
     path_parameters = [p for p in operation.get("parameters", []) if p["in"] == "path"]
-    names_an_item = any(p["name"] != "orgId" for p in path_parameters)
-    if names_an_item or (method, path) in NOT_FOUND_BY_QUERY_OR_BODY:
+    if any(p["name"] != "orgId" for p in path_parameters):
         statuses.append(404)
     if method in WRITE_METHODS and path.startswith(ORG_PREFIX):
         statuses.append(409)
     if "requestBody" in operation:
         statuses.append(413)
-    return statuses
+    return sorted({*statuses, *ALSO_ANSWERS.get((method, path), ())})
 
 
 # -- entity operations -------------------------------------------------------------------------
