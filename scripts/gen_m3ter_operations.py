@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch"})
 DROPPED_PREFIX = "x-stainless"
 DROPPED_KEYWORDS = frozenset({"nullable", "pattern"})
 LENGTHS = frozenset({"minLength", "maxLength"})
+JAVA_COLLECTION = re.compile(r"(?:Abstract)?(?:Array)?(?:List|Collection|Set)_(\w+)_")
 
 
 def to_json_schema(node: Any) -> Any:
@@ -80,6 +82,20 @@ def as_read(schema: dict[str, Any]) -> dict[str, Any]:
     return read_schema
 
 
+def java_collection(name: str, schema: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON array a Java collection schema describes, if it is one: m3ter's spec describes
+    `ArrayList<ConfigSetting>` (and `ConfigOptions`, which extends it) as an object with an
+    `empty` flag, where m3ter answers an array."""
+    found = JAVA_COLLECTION.fullmatch(name)
+    if found is not None:
+        item = found.group(1)
+        return {"type": "array", "items": {"type": "string"} if item == "String" else {}}
+    parts = [str(part.get("$ref", "")).removeprefix(SCHEMA_REF) for part in schema.get("allOf", [])]
+    if parts and all(JAVA_COLLECTION.fullmatch(part) for part in parts):
+        return java_collection(parts[0], {})
+    return None
+
+
 def refs_in(node: Any) -> Iterator[str]:
     if isinstance(node, dict):
         ref = node.get("$ref")
@@ -98,7 +114,7 @@ def referenced_schemas(roots: Any, schemas: dict[str, Any]) -> dict[str, Any]:
     while pending:
         name = pending.pop()
         if name not in found:
-            found[name] = to_json_schema(schemas[name])
+            found[name] = java_collection(name, schemas[name]) or to_json_schema(schemas[name])
             if name.endswith("Response"):
                 found[name] = as_read(found[name])
             pending.extend(refs_in(found[name]))
