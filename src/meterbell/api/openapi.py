@@ -26,6 +26,12 @@ from meterbell.domain.catalog import EntitySpec, FieldType
 ORG_PREFIX = "/organizations/{orgId}"
 WRITE_METHODS = frozenset({"post", "put", "delete"})
 MESSAGE = "Message"
+BEARER = "bearerAuth"
+BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "A token from POST /oauth/token; it opens its own organization's paths only",
+}
 FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 # status -> (name in components/responses, description)
 ERRORS: Mapping[int, tuple[str, str]] = {
@@ -177,6 +183,7 @@ def build_document(app: FastAPI) -> dict[str, Any]:
     schemas.update(m3ter["schemas"])
     schemas.update(OWN_SCHEMAS)
     _allow_null(schemas["EventResponse"], "dtActioned")
+    document["components"]["securitySchemes"] = {BEARER: BEARER_SCHEME}
     document["components"]["responses"] = {
         name: {"description": text, "content": {"application/json": {"schema": _ref(MESSAGE)}}}
         for name, text in ERRORS.values()
@@ -224,6 +231,8 @@ def _add_m3ter_request(operation: dict[str, Any], m3ter: Mapping[str, Any]) -> N
 def _declare_responses(
     operation: dict[str, Any], method: str, path: str, content: Mapping[str, Any]
 ) -> None:
+    if path.startswith(ORG_PREFIX):
+        operation["security"] = [{BEARER: []}]
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)
     responses["200"] = {"description": "Successful Response", "content": content}

@@ -87,3 +87,10 @@ def test_each_entity_operation_has_its_own_request_schema(document: dict[str, An
     assert extension["post"]["responses"]["200"]["content"]["application/json"]["schema"][
         "required"
     ] == ["id", "version"]
+
+
+def test_organization_paths_declare_the_bearer_token(document: dict[str, Any]) -> None:
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    for method, path, operation in operations(document):
+        needs_token = path.startswith("/organizations/{orgId}")
+        assert (operation.get("security") == [{"bearerAuth": []}]) == needs_token, (method, path)
