@@ -412,12 +412,25 @@ def body_schema(
     return {"$schema": JSON_SCHEMA_DIALECT, **schema}
 
 
+def add_returned_formats(
+    schema: dict[str, Any], fields: Mapping[str, Mapping[str, str | None]]
+) -> None:
+    """A body string m3ter returns as a date or date-time must be one: m3ter's request schemas
+    leave some plain strings (CounterAdjustment.date, Charge.billDate) that its responses, and
+    its SDK, type as dates."""
+    for name, prop in schema.get("properties", {}).items():
+        returned = fields.get(name, {}).get("format")
+        if returned in KEPT_FORMATS and prop.get("type") == "string" and "format" not in prop:
+            prop["format"] = returned
+
+
 def build_entity(
     spec: Spec, entity: EntityDef, example_fields: Mapping[str, Any]
 ) -> tuple[dict[str, Any], list[str]]:
     request, response = request_and_response(spec, entity)
     schema = body_schema(spec, entity, request, response)
     fields = entity_fields(spec, request, response, example_fields.get(entity.name, {}))
+    add_returned_formats(schema, fields)
     spec_path = entity.spec_path or entity.path
     filters, skipped = list_filters(spec, spec_path, fields) if spec_path else ([], [])
     record = {

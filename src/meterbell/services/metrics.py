@@ -7,7 +7,7 @@ import hmac
 from prometheus_client import generate_latest
 
 from meterbell.domain.alerts import Severity
-from meterbell.domain.clock import utcnow
+from meterbell.domain.clock import as_utc, utcnow
 from meterbell.domain.errors import Unauthorized
 from meterbell.domain.integrations import UNFINISHED_STATUSES
 from meterbell.metrics import ALERTS_OPEN, DISPATCH_LAG, REGISTRY, RUNS
@@ -34,7 +34,7 @@ async def exposition(db: Database) -> bytes:
         open_alerts = await alert_store.count_open(conn)
     for status in UNFINISHED_STATUSES:
         RUNS.labels(status=status).set(runs.get(status, 0))
-    DISPATCH_LAG.set(max((utcnow() - oldest).total_seconds(), 0.0) if oldest else 0.0)
+    DISPATCH_LAG.set(max((utcnow() - as_utc(oldest)).total_seconds(), 0.0) if oldest else 0.0)
     for severity in Severity:
         count = sum(n for (of, _status), n in open_alerts.items() if of == severity)
         ALERTS_OPEN.labels(severity=severity).set(count)

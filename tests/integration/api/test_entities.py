@@ -120,3 +120,15 @@ async def test_extension_path_serves_entities_without_an_m3ter_path(api: OrgApi)
     assert response.json()["level"] == "HIGH"
     unknown = await api.get("extension/entities/notathing")
     assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("entity", "field"), [("counteradjustment", "date"), ("charge", "billDate")]
+)
+async def test_a_field_m3ter_returns_as_a_date_must_be_a_date(
+    api: OrgApi, entity: str, field: str
+) -> None:
+    spec = entity_by_name(entity)
+    response = await api.post(entity_path(spec), {**minimal_body(spec), field: "not-a-date"})
+    assert response.status_code == 400, response.text
+    assert field in response.json()["message"]
