@@ -29,6 +29,7 @@ from meterbell.domain.download_links import DownloadSigner
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.domain.tokens import TokenSigner
 from meterbell.services import entities as entity_service
+from meterbell.services.orgs import RevokedCredentials
 from meterbell.store.db import Database
 from meterbell.store.export_storage import ExportStorage
 from meterbell.workers.runner import Workers
@@ -60,10 +61,12 @@ def create_app(
 ) -> FastAPI:
     """Build the app. Pass `db` to share a store (tests); it is then not disposed here."""
     owns_db = db is None
+    store = db or Database(settings.resolved_database_url)
     state = AppState(
         settings=settings,
-        db=db or Database(settings.resolved_database_url),
+        db=store,
         signer=TokenSigner(settings.resolved_secret_key),
+        revoked=RevokedCredentials(store),
         box=SecretBox(settings.resolved_secret_key),
         downloads=DownloadSigner(settings.resolved_secret_key),
         storage=ExportStorage(settings),

@@ -12,10 +12,12 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from meterbell.config import Settings, display_url, write_private
+from meterbell.domain.clock import isoformat
 from meterbell.domain.errors import MeterbellError
 from meterbell.heap import freeze_startup_objects
 from meterbell.logs import configure_logging
 from meterbell.services import orgs
+from meterbell.store import orgs as org_store
 from meterbell.store.db import Database
 from meterbell.store.migrate import upgrade
 
@@ -174,3 +176,39 @@ def credentials_create(
     """Create another service credential for an organization."""
     credential = _with_db(Settings(), lambda db: orgs.create_credential(db, org))
     _print_credential(credential, as_json)
+
+
+def _credential_json(credential: org_store.CredentialInfo) -> dict[str, str | None]:
+    revoked = credential.dt_revoked
+    return {
+        "clientId": credential.client_id,
+        "dtCreated": isoformat(credential.dt_created),
+        "dtRevoked": isoformat(revoked) if revoked else None,
+    }
+
+
+@credentials_app.command("list")
+def credentials_list(
+    org: Annotated[str, typer.Option("--org", help="Organization id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """List an organization's credentials: client id, when created, when revoked (no secret)."""
+    listed = [
+        _credential_json(c) for c in _with_db(Settings(), lambda db: orgs.list_credentials(db, org))
+    ]
+    if as_json:
+        typer.echo(json.dumps(listed))
+        return
+    for row in listed:
+        state = f"revoked {row['dtRevoked']}" if row["dtRevoked"] else "active"
+        typer.echo(f"{row['clientId']}  created {row['dtCreated']}  {state}")
+
+
+@credentials_app.command("revoke")
+def credentials_revoke(client_id: Annotated[str, typer.Argument(help="Client id.")]) -> None:
+    """Revoke a credential: it gets no new tokens, and its tokens stop working within seconds."""
+    revoked = _with_db(Settings(), lambda db: orgs.revoke_credential(db, client_id))
+    typer.echo(
+        f"Credential {client_id} revoked at {isoformat(revoked)}: it gets no new tokens, and "
+        "every meterbell process refuses its tokens within a few seconds."
+    )

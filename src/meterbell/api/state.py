@@ -1,4 +1,5 @@
-"""What the running application holds: settings, the store, the token signer, wake-ups."""
+"""What the running application holds: settings, the store, the token signer and the
+revoked credentials, wake-ups."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from meterbell.config import Settings
 from meterbell.domain.download_links import DownloadSigner
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.domain.tokens import TokenSigner
+from meterbell.services.orgs import RevokedCredentials
 from meterbell.store.db import Database
 from meterbell.store.export_storage import ExportStorage
 from meterbell.store.wakeups import Wakeups
@@ -18,6 +20,7 @@ class AppState:
     settings: Settings
     db: Database
     signer: TokenSigner
+    revoked: RevokedCredentials
     box: SecretBox
     downloads: DownloadSigner
     storage: ExportStorage

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import httpx
@@ -9,7 +10,12 @@ import pytest
 
 from meterbell.domain.clock import utcnow
 from meterbell.domain.tokens import TokenClaims, TokenSigner
-from tests.conftest import TEST_SECRET_KEY, OrgApi
+from meterbell.services import orgs
+from meterbell.store.db import Database
+from tests.conftest import TEST_SECRET_KEY, OrgApi, StoreInfo
+from tests.integration.webhooks.test_delivery import poll
+
+REVOKED_WITHIN_S = 5.0
 
 
 async def test_token_with_json_body(api: OrgApi) -> None:
@@ -132,3 +138,58 @@ async def test_health_ready_and_docs_need_no_token(client: httpx.AsyncClient) ->
     assert "/organizations/{orgId}/commitments/{id}" in spec["paths"]
     assert "/oauth/token" in spec["paths"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_a_revoked_credential_gets_no_token(api: OrgApi, db: Database) -> None:
+    await orgs.revoke_credential(db, api.client_id)
+    response = await api.client.post(
+        "/oauth/token",
+        json={"grant_type": "client_credentials"},
+        auth=(api.client_id, api.client_secret),
+    )
+    assert response.status_code == 401
+    assert f"The credential {api.client_id} was revoked at" in response.json()["message"]
+
+
+async def test_tokens_of_a_credential_revoked_elsewhere_stop_working_within_seconds(
+    api: OrgApi, db: Database, store_info: StoreInfo
+) -> None:
+    """Revoked through another Database object (as another process would): the app, which
+    accepted the token before, refuses it within 5 s; the org's other credential still works."""
+    another = await orgs.create_credential(db, api.org_id)
+    another_token = await api.client.post(
+        "/oauth/token",
+        json={"grant_type": "client_credentials"},
+        auth=(another.client_id, another.client_secret),
+    )
+    assert (await api.get("commitments")).status_code == 200
+    elsewhere = Database(store_info.url)
+    try:
+        await orgs.revoke_credential(elsewhere, api.client_id)
+    finally:
+        await elsewhere.dispose()
+    revoked_at = time.monotonic()
+
+    async def refused() -> httpx.Response | None:
+        response = await api.get("commitments")
+        return response if response.status_code == 401 else None
+
+    response = await poll(refused, timeout_s=REVOKED_WITHIN_S)
+    assert time.monotonic() - revoked_at < REVOKED_WITHIN_S
+    assert "revoked" in response.json()["message"]
+    still = await api.client.get(
+        api.url("commitments"),
+        headers={"Authorization": f"Bearer {another_token.json()['access_token']}"},
+    )
+    assert still.status_code == 200, still.text
+
+
+async def test_credentials_are_listed_without_secrets(api: OrgApi, db: Database) -> None:
+    another = await orgs.create_credential(db, api.org_id)
+    revoked_at = await orgs.revoke_credential(db, another.client_id)
+    assert await orgs.revoke_credential(db, another.client_id) == revoked_at  # idempotent
+    listed = await orgs.list_credentials(db, api.org_id)
+    assert [(c.client_id, c.dt_revoked) for c in listed] == [
+        (api.client_id, None),
+        (another.client_id, revoked_at),
+    ]
