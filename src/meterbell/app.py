@@ -26,6 +26,7 @@ from meterbell.api.routes import (
 from meterbell.api.state import AppState
 from meterbell.config import Settings
 from meterbell.domain.download_links import DownloadSigner
+from meterbell.domain.ratelimit import FailedTokenRequests
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.domain.tokens import TokenSigner
 from meterbell.services import entities as entity_service
@@ -67,6 +68,9 @@ def create_app(
         db=store,
         signer=TokenSigner(settings.resolved_secret_key),
         revoked=RevokedCredentials(store),
+        failed_token_requests=FailedTokenRequests(
+            settings.token_failure_limit, settings.token_failure_window_s
+        ),
         box=SecretBox(settings.resolved_secret_key),
         downloads=DownloadSigner(settings.resolved_secret_key),
         storage=ExportStorage(settings),

@@ -55,6 +55,14 @@ class Settings(BaseSettings):
         description="Signs tokens and encrypts stored secrets; generated into data_dir if empty.",
     )
     token_ttl_s: int = 18000
+    token_failure_limit: int = Field(
+        default=10,
+        ge=1,
+        description="Failed token requests per client id, and per address, before 429.",
+    )
+    token_failure_window_s: float = Field(
+        default=60.0, gt=0, description="The window those failures are counted in (seconds)."
+    )
     event_retention_days: int = 28
     retention_interval_s: float = 3600.0
     max_body_bytes: int = 1024 * 1024

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from meterbell.config import Settings
 from meterbell.domain.download_links import DownloadSigner
+from meterbell.domain.ratelimit import FailedTokenRequests
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.domain.tokens import TokenSigner
 from meterbell.services.orgs import RevokedCredentials
@@ -21,6 +22,7 @@ class AppState:
     db: Database
     signer: TokenSigner
     revoked: RevokedCredentials
+    failed_token_requests: FailedTokenRequests
     box: SecretBox
     downloads: DownloadSigner
     storage: ExportStorage

@@ -15,6 +15,7 @@ from meterbell.domain.clock import isoformat, utcnow
 from meterbell.domain.credentials import issue_credential, secret_matches
 from meterbell.domain.defaults import SINGLETON_DEFAULTS
 from meterbell.domain.errors import InvalidRequest, NotFound, Unauthorized
+from meterbell.domain.ratelimit import FailedTokenRequests
 from meterbell.domain.tokens import SCOPE, TokenClaims, TokenSigner
 from meterbell.services.entities import create_singleton
 from meterbell.store import orgs as org_store
@@ -145,10 +146,7 @@ async def has_organizations(db: Database) -> bool:
         return await org_store.count_organizations(conn) > 0
 
 
-async def issue_token(
-    db: Database, signer: TokenSigner, client_id: str, client_secret: str, ttl_s: int
-) -> dict[str, Any]:
-    """Exchange a client id and secret for a bearer token (OAuth2 client credentials)."""
+async def _authenticated(db: Database, client_id: str, client_secret: str) -> TokenClaims:
     async with db.read() as conn:
         credential = await org_store.get_credential(conn, client_id)
     if credential is None or not secret_matches(
@@ -160,9 +158,29 @@ async def issue_token(
             f"The credential {client_id} was revoked at {isoformat(credential.dt_revoked)}: "
             "use another one (meterbell credentials create makes one)"
         )
-    token = signer.issue(
-        TokenClaims(client_id=client_id, org_id=credential.org_id),
-        now=utcnow(),
-        ttl=timedelta(seconds=ttl_s),
-    )
+    return TokenClaims(client_id=client_id, org_id=credential.org_id)
+
+
+async def issue_token(
+    db: Database,
+    signer: TokenSigner,
+    failures: FailedTokenRequests,
+    client_id: str,
+    client_secret: str,
+    *,
+    address: str,
+    ttl_s: int,
+) -> dict[str, Any]:
+    """Exchange a client id and secret for a bearer token (OAuth2 client credentials).
+
+    Failures are counted per client id and per address (`address`, the caller's); after too
+    many, requests are refused for a while without looking at the secret."""
+    now_s = time.monotonic()
+    failures.check(client_id, address, now_s)
+    try:
+        claims = await _authenticated(db, client_id, client_secret)
+    except Unauthorized:
+        failures.record(client_id, address, now_s)
+        raise
+    token = signer.issue(claims, now=utcnow(), ttl=timedelta(seconds=ttl_s))
     return {"access_token": token, "token_type": "Bearer", "expires_in": ttl_s, "scope": SCOPE}

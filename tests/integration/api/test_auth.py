@@ -8,6 +8,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from meterbell.app import create_app
+from meterbell.config import Settings
 from meterbell.domain.clock import utcnow
 from meterbell.domain.tokens import TokenClaims, TokenSigner
 from meterbell.services import orgs
@@ -193,3 +195,41 @@ async def test_credentials_are_listed_without_secrets(api: OrgApi, db: Database)
         (api.client_id, None),
         (another.client_id, revoked_at),
     ]
+
+
+async def test_failed_token_requests_are_limited_per_client_id_and_per_address(
+    db: Database, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    limited = Settings(
+        data_dir=tmp_path_factory.mktemp("limited"),
+        secret_key=TEST_SECRET_KEY,
+        token_failure_limit=3,
+    )
+    app = create_app(limited, db=db, run_workers=False)
+    target = await orgs.create_organization(db, "Target")
+    bystander = await orgs.create_organization(db, "Bystander")
+
+    async def token(address: str, client_id: str, secret: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://mb.test") as http:
+            return await http.post(
+                "/oauth/token", json={"grant_type": "client_credentials"}, auth=(client_id, secret)
+            )
+
+    for _ in range(3):
+        assert (await token("10.0.0.1", target.client_id, "wrong")).status_code == 401
+    # The right secret, after 3 failures: refused without looking, from anywhere.
+    for address in ("10.0.0.1", "10.0.0.2"):
+        refused = await token(address, target.client_id, target.client_secret)
+        assert refused.status_code == 429, refused.text
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert "Too many failed token requests" in refused.json()["message"]
+    # Another client id from the second address is not limited, and successes never are.
+    for _ in range(10):
+        ok = await token("10.0.0.2", bystander.client_id, bystander.client_secret)
+        assert ok.status_code == 200, ok.text
+    # Failures for several client ids from one address limit that address.
+    for client_id in ("a", "b", "c"):
+        assert (await token("10.0.0.3", client_id, "wrong")).status_code == 401
+    from_there = await token("10.0.0.3", bystander.client_id, bystander.client_secret)
+    assert from_there.status_code == 429
