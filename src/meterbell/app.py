@@ -71,7 +71,7 @@ def create_app(
         failed_token_requests=FailedTokenRequests(
             settings.token_failure_limit, settings.token_failure_window_s
         ),
-        box=SecretBox(settings.resolved_secret_key),
+        box=SecretBox(settings.resolved_secret_key, settings.old_secret_key_list),
         downloads=DownloadSigner(settings.resolved_secret_key),
         storage=ExportStorage(settings),
     )

@@ -25,9 +25,11 @@ app = typer.Typer(help="meterbell: events & notifications for usage-based billin
 db_app = typer.Typer(help="The store.")
 orgs_app = typer.Typer(help="Organizations (tenants).")
 credentials_app = typer.Typer(help="Service credentials (client id + secret).")
+secrets_app = typer.Typer(help="Secrets stored encrypted (webhook signing secrets).")
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(credentials_app, name="credentials")
+app.add_typer(secrets_app, name="secrets")
 
 INITIAL_CREDENTIALS_FILE = "initial-credentials.json"
 DEFAULT_ORG_NAME = "Default organization"
@@ -212,3 +214,26 @@ def credentials_revoke(client_id: Annotated[str, typer.Argument(help="Client id.
         f"Credential {client_id} revoked at {isoformat(revoked)}: it gets no new tokens, and "
         "every meterbell process refuses its tokens within a few seconds."
     )
+
+
+@secrets_app.command("reencrypt")
+def secrets_reencrypt() -> None:
+    """Re-encrypt every stored secret with MB_SECRET_KEY (after a rotation; safe to repeat)."""
+    from meterbell.domain.secrets_box import SecretBox
+    from meterbell.services.secrets import reencrypt_secrets
+
+    settings = Settings()
+    box = SecretBox(settings.resolved_secret_key, settings.old_secret_key_list)
+    outcome = _with_db(settings, lambda db: reencrypt_secrets(db, box))
+    typer.echo(
+        f"Re-encrypted {outcome.resealed} stored secrets with the current MB_SECRET_KEY; "
+        f"{outcome.already_current} already were."
+    )
+    if outcome.unreadable:
+        typer.echo(
+            f"error: {len(outcome.unreadable)} stored secrets cannot be decrypted with "
+            "MB_SECRET_KEY or MB_OLD_SECRET_KEYS (add the key they were sealed with to "
+            "MB_OLD_SECRET_KEYS and run this again): webhooks " + ", ".join(outcome.unreadable),
+            err=True,
+        )
+        raise typer.Exit(1)

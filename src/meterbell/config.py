@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         default="",
         description="Signs tokens and encrypts stored secrets; generated into data_dir if empty.",
     )
+    old_secret_keys: str = Field(
+        default="",
+        description="Comma-separated former secret keys: they only decrypt stored secrets "
+        "(until `meterbell secrets reencrypt`), never sign or encrypt.",
+    )
     token_ttl_s: int = 18000
     token_failure_limit: int = Field(
         default=10,
@@ -112,6 +117,10 @@ class Settings(BaseSettings):
         if not self.database_url:
             return f"sqlite+aiosqlite:///{(self.data_dir / 'meterbell.db').resolve()}"
         return async_driver_url(self.database_url)
+
+    @property
+    def old_secret_key_list(self) -> list[str]:
+        return [key.strip() for key in self.old_secret_keys.split(",") if key.strip()]
 
     @cached_property
     def resolved_secret_key(self) -> str:

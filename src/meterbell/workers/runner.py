@@ -60,7 +60,7 @@ class Workers:
         self.events_written = wakeups[Wakeup.EVENTS_WRITTEN]
         self.deliverer = Deliverer(
             db,
-            SecretBox(settings.resolved_secret_key),
+            SecretBox(settings.resolved_secret_key, settings.old_secret_key_list),
             delivery_limits(settings),
             on_events_written=self.events_written.set,
             claim_wake=wakeups[Wakeup.RUNS_DUE],
