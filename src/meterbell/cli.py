@@ -11,7 +11,13 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from meterbell.config import Settings, display_url, write_private
+from meterbell.config import (
+    Settings,
+    display_url,
+    private_dir,
+    private_sqlite_files,
+    write_private,
+)
 from meterbell.domain.clock import isoformat
 from meterbell.domain.errors import MeterbellError
 from meterbell.heap import freeze_startup_objects
@@ -38,7 +44,8 @@ T = TypeVar("T")
 
 def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     async def run() -> T:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
+        private_sqlite_files(settings.resolved_database_url)
         db = Database(settings.resolved_database_url)
         try:
             await upgrade(db)

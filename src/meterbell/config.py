@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from functools import cached_property
@@ -12,6 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 SECRET_KEY_FILE = "secret.key"
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+# A SQLite database and the files SQLite keeps beside it (created with the database's mode).
+SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 ASYNC_DRIVERS = {
     "postgresql://": "postgresql+asyncpg://",
     "postgres://": "postgresql+asyncpg://",
@@ -21,10 +26,29 @@ ASYNC_DRIVERS = {
 
 def write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read, never readable by others even for a moment."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    os.fchmod(fd, PRIVATE_FILE_MODE)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
+
+
+def private_dir(path: Path) -> None:
+    """Make `path` (and missing parents) if needed; only its owner may enter it."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, PRIVATE_DIR_MODE)
+
+
+def private_sqlite_files(url: str) -> None:
+    """For a SQLite file store: create the database file readable by its owner only, so that
+    SQLite creates its -wal and -shm files alike; tighten any made before."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return
+    database = Path(str(parsed.database))
+    os.close(os.open(database, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE))
+    for suffix in SQLITE_FILE_SUFFIXES:
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f"{database}{suffix}", PRIVATE_FILE_MODE)
 
 
 def display_url(url: str) -> str:
@@ -129,6 +153,6 @@ class Settings(BaseSettings):
             return self.secret_key
         key_file = self.data_dir / SECRET_KEY_FILE
         if not key_file.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.data_dir)
             write_private(key_file, secrets.token_urlsafe(48))
         return key_file.read_text().strip()

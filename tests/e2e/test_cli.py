@@ -28,6 +28,7 @@ from tests.e2e.server import (
 
 pytestmark = pytest.mark.slow
 REVOKED_WITHIN_S = 5.0
+INITIAL_CREDENTIALS = "initial-credentials.json"
 
 
 @pytest.fixture(params=STORES)
@@ -200,3 +201,16 @@ def test_upgrade_first_start_and_restart(empty_database_url: str | None, tmp_pat
     assert json.loads(run_cli_ok("orgs", "list", "--json", env=env)) == [
         {"orgId": credentials.org_id, "name": "Default organization"}
     ]
+
+
+def test_data_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    """SQLite (with its -wal and -shm files while the server runs), the generated secret key
+    and the first-start credentials are 0600; the data folder is 0700."""
+    data_dir = tmp_path / "data"
+    with MeterbellServer(data_dir, secret_key="") as server:
+        assert server.token(server.initial_credentials()).status_code == 200
+        files = ["meterbell.db", "meterbell.db-wal", "meterbell.db-shm", "secret.key"]
+        modes = {name: stat.S_IMODE((data_dir / name).stat().st_mode) for name in files}
+        modes[INITIAL_CREDENTIALS] = stat.S_IMODE(server.initial_credentials_path.stat().st_mode)
+        assert modes == dict.fromkeys([*files, INITIAL_CREDENTIALS], 0o600)
+        assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
