@@ -101,10 +101,13 @@ async def db(store_info: StoreInfo) -> AsyncIterator[Database]:
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     # Webhook targets in tests are loopback receivers; test_webhook_config checks the refusal.
+    # Every test calls from one address: the limit on failed token requests is tested on an
+    # app of its own (test_auth).
     return Settings(
         data_dir=tmp_path_factory.mktemp("data"),
         secret_key=TEST_SECRET_KEY,
         webhook_allow_private=True,
+        token_failure_limit=1_000_000,
     )
 
 

@@ -1,7 +1,7 @@
 """system alerts
 
 Revision ID: 0011_alerts
-Revises: 0007_config_revisions
+Revises: 0010_credential_revocation
 Create Date: 2026-12-05 09:40:00.000000
 """
 
@@ -17,7 +17,7 @@ Timestamp = sa.DateTime(timezone=True)
 OPEN_ALERT = sa.text("status <> 'RESOLVED'")
 
 revision: str = "0011_alerts"
-down_revision: str | None = "0007_config_revisions"
+down_revision: str | None = "0010_credential_revocation"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -29,8 +29,10 @@ from meterbell.api.routes import (
 from meterbell.api.state import AppState
 from meterbell.config import Settings
 from meterbell.domain.download_links import DownloadSigner
+from meterbell.domain.ratelimit import FailedTokenRequests
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.domain.tokens import TokenSigner
+from meterbell.services.orgs import RevokedCredentials
 from meterbell.store.db import Database
 from meterbell.store.export_storage import ExportStorage
 
@@ -63,11 +65,16 @@ def create_app(
 ) -> FastAPI:
     """Build the app. Pass `db` to share a store (tests); it is then not disposed here."""
     owns_db = db is None
+    store = db or Database(settings.resolved_database_url)
     state = AppState(
         settings=settings,
-        db=db or Database(settings.resolved_database_url),
+        db=store,
         signer=TokenSigner(settings.resolved_secret_key),
-        box=SecretBox(settings.resolved_secret_key),
+        revoked=RevokedCredentials(store),
+        failed_token_requests=FailedTokenRequests(
+            settings.token_failure_limit, settings.token_failure_window_s
+        ),
+        box=SecretBox(settings.resolved_secret_key, settings.old_secret_key_list),
         downloads=DownloadSigner(settings.resolved_secret_key),
         storage=ExportStorage(settings),
     )

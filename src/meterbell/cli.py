@@ -11,11 +11,19 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from meterbell.config import Settings, display_url, write_private
+from meterbell.config import (
+    Settings,
+    display_url,
+    private_dir,
+    private_sqlite_files,
+    write_private,
+)
+from meterbell.domain.clock import isoformat
 from meterbell.domain.errors import MeterbellError
 from meterbell.heap import freeze_startup_objects
 from meterbell.logs import configure_logging
 from meterbell.services import orgs
+from meterbell.store import orgs as org_store
 from meterbell.store.db import Database
 from meterbell.store.migrate import upgrade
 
@@ -23,9 +31,11 @@ app = typer.Typer(help="meterbell: events & notifications for usage-based billin
 db_app = typer.Typer(help="The store.")
 orgs_app = typer.Typer(help="Organizations (tenants).")
 credentials_app = typer.Typer(help="Service credentials (client id + secret).")
+secrets_app = typer.Typer(help="Secrets stored encrypted (webhook signing secrets).")
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(credentials_app, name="credentials")
+app.add_typer(secrets_app, name="secrets")
 
 INITIAL_CREDENTIALS_FILE = "initial-credentials.json"
 DEFAULT_ORG_NAME = "Default organization"
@@ -45,7 +55,8 @@ def _with_db(
     async def run() -> T:
         from meterbell import engine
 
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
+        private_sqlite_files(settings.resolved_database_url)
         db = Database(settings.resolved_database_url)
         try:
             await upgrade(db)
@@ -186,3 +197,62 @@ def credentials_create(
     """Create another service credential for an organization."""
     credential = _with_db(Settings(), lambda db: orgs.create_credential(db, org))
     _print_credential(credential, as_json)
+
+
+def _credential_json(credential: org_store.CredentialInfo) -> dict[str, str | None]:
+    revoked = credential.dt_revoked
+    return {
+        "clientId": credential.client_id,
+        "dtCreated": isoformat(credential.dt_created),
+        "dtRevoked": isoformat(revoked) if revoked else None,
+    }
+
+
+@credentials_app.command("list")
+def credentials_list(
+    org: Annotated[str, typer.Option("--org", help="Organization id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """List an organization's credentials: client id, when created, when revoked (no secret)."""
+    listed = [
+        _credential_json(c) for c in _with_db(Settings(), lambda db: orgs.list_credentials(db, org))
+    ]
+    if as_json:
+        typer.echo(json.dumps(listed))
+        return
+    for row in listed:
+        state = f"revoked {row['dtRevoked']}" if row["dtRevoked"] else "active"
+        typer.echo(f"{row['clientId']}  created {row['dtCreated']}  {state}")
+
+
+@credentials_app.command("revoke")
+def credentials_revoke(client_id: Annotated[str, typer.Argument(help="Client id.")]) -> None:
+    """Revoke a credential: it gets no new tokens, and its tokens stop working within seconds."""
+    revoked = _with_db(Settings(), lambda db: orgs.revoke_credential(db, client_id))
+    typer.echo(
+        f"Credential {client_id} revoked at {isoformat(revoked)}: it gets no new tokens, and "
+        "every meterbell process refuses its tokens within a few seconds."
+    )
+
+
+@secrets_app.command("reencrypt")
+def secrets_reencrypt() -> None:
+    """Re-encrypt every stored secret with MB_SECRET_KEY (after a rotation; safe to repeat)."""
+    from meterbell.domain.secrets_box import SecretBox
+    from meterbell.services.secrets import reencrypt_secrets
+
+    settings = Settings()
+    box = SecretBox(settings.resolved_secret_key, settings.old_secret_key_list)
+    outcome = _with_db(settings, lambda db: reencrypt_secrets(db, box))
+    typer.echo(
+        f"Re-encrypted {outcome.resealed} stored secrets with the current MB_SECRET_KEY; "
+        f"{outcome.already_current} already were."
+    )
+    if outcome.unreadable:
+        typer.echo(
+            f"error: {len(outcome.unreadable)} stored secrets cannot be decrypted with "
+            "MB_SECRET_KEY or MB_OLD_SECRET_KEYS (add the key they were sealed with to "
+            "MB_OLD_SECRET_KEYS and run this again): webhooks " + ", ".join(outcome.unreadable),
+            err=True,
+        )
+        raise typer.Exit(1)

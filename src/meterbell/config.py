@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from functools import cached_property
@@ -13,6 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 SECRET_KEY_FILE = "secret.key"
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+# A SQLite database and the files SQLite keeps beside it (created with the database's mode).
+SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 ASYNC_DRIVERS = {
     "postgresql://": "postgresql+asyncpg://",
     "postgres://": "postgresql+asyncpg://",
@@ -22,10 +27,29 @@ ASYNC_DRIVERS = {
 
 def write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read, never readable by others even for a moment."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    os.fchmod(fd, PRIVATE_FILE_MODE)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
+
+
+def private_dir(path: Path) -> None:
+    """Make `path` (and missing parents) if needed; only its owner may enter it."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, PRIVATE_DIR_MODE)
+
+
+def private_sqlite_files(url: str) -> None:
+    """For a SQLite file store: create the database file readable by its owner only, so that
+    SQLite creates its -wal and -shm files alike; tighten any made before."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return
+    database = Path(str(parsed.database))
+    os.close(os.open(database, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE))
+    for suffix in SQLITE_FILE_SUFFIXES:
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(f"{database}{suffix}", PRIVATE_FILE_MODE)
 
 
 def display_url(url: str) -> str:
@@ -55,7 +79,20 @@ class Settings(BaseSettings):
         default="",
         description="Signs tokens and encrypts stored secrets; generated into data_dir if empty.",
     )
+    old_secret_keys: str = Field(
+        default="",
+        description="Comma-separated former secret keys: they only decrypt stored secrets "
+        "(until `meterbell secrets reencrypt`), never sign or encrypt.",
+    )
     token_ttl_s: int = 18000
+    token_failure_limit: int = Field(
+        default=10,
+        ge=1,
+        description="Failed token requests per client id, and per address, before 429.",
+    )
+    token_failure_window_s: float = Field(
+        default=60.0, gt=0, description="The window those failures are counted in (seconds)."
+    )
     event_retention_days: int = 28
     retention_interval_s: float = 3600.0
     max_body_bytes: int = 1024 * 1024
@@ -112,6 +149,10 @@ class Settings(BaseSettings):
             return f"sqlite+aiosqlite:///{(self.data_dir / 'meterbell.db').resolve()}"
         return async_driver_url(self.database_url)
 
+    @property
+    def old_secret_key_list(self) -> list[str]:
+        return [key.strip() for key in self.old_secret_keys.split(",") if key.strip()]
+
     @cached_property
     def resolved_secret_key(self) -> str:
         """The configured key, or one kept in `<data_dir>/secret.key` (created on first use)."""
@@ -119,6 +160,6 @@ class Settings(BaseSettings):
             return self.secret_key
         key_file = self.data_dir / SECRET_KEY_FILE
         if not key_file.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.data_dir)
             write_private(key_file, secrets.token_urlsafe(48))
         return key_file.read_text().strip()

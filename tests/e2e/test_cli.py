@@ -20,12 +20,15 @@ from tests.e2e.server import (
     Credentials,
     MeterbellServer,
     describe,
+    eventually,
     graceful_exit,
     meterbell_env,
     run_cli_ok,
 )
 
 pytestmark = pytest.mark.slow
+REVOKED_WITHIN_S = 5.0
+INITIAL_CREDENTIALS = "initial-credentials.json"
 
 
 @pytest.fixture(params=STORES)
@@ -109,6 +112,52 @@ def test_credentials_create_for_unknown_org_fails_clearly(server: MeterbellServe
     assert result.stderr.strip() == f"error: No organization with id {unknown}", describe(result)
 
 
+def refused_within(server: MeterbellServer, path: str, headers: dict[str, str]) -> str:
+    """Poll `path` until the server answers 401 (within 5 s); its message."""
+
+    def refused() -> str | None:
+        response = httpx.get(server.url(path), headers=headers, timeout=10.0)
+        return str(response.json()["message"]) if response.status_code == 401 else None
+
+    return eventually(refused, deadline_s=REVOKED_WITHIN_S)
+
+
+def test_credentials_list_and_revoke(server: MeterbellServer) -> None:
+    org = server.initial_credentials()
+    doomed = created_credentials(
+        server.cli_ok("credentials", "create", "--org", org.org_id, "--json")
+    )
+    listed = json.loads(server.cli_ok("credentials", "list", "--org", org.org_id, "--json"))
+    mine = {row["clientId"]: row for row in listed}
+    assert set(mine[doomed.client_id]) == {"clientId", "dtCreated", "dtRevoked"}
+    assert mine[doomed.client_id]["dtRevoked"] is None
+    assert org.client_id in mine
+    text = server.cli_ok("credentials", "list", "--org", org.org_id)
+    assert doomed.client_secret not in text
+    assert f"{doomed.client_id}  created {mine[doomed.client_id]['dtCreated']}  active" in text
+
+    headers = bearer(server, doomed)
+    events = f"/organizations/{org.org_id}/events/types"
+    assert httpx.get(server.url(events), headers=headers).status_code == 200
+    revoked = server.cli_ok("credentials", "revoke", doomed.client_id)
+    assert revoked.startswith(f"Credential {doomed.client_id} revoked at "), revoked
+    assert "revoked" in refused_within(server, events, headers)
+    refused = server.token(doomed)
+    assert refused.status_code == 401
+    assert "was revoked at" in refused.json()["message"]
+    # The organization's first credential still works.
+    assert httpx.get(server.url(events), headers=bearer(server, org)).status_code == 200
+
+    after = json.loads(server.cli_ok("credentials", "list", "--org", org.org_id, "--json"))
+    dt_revoked = {row["clientId"]: row["dtRevoked"] for row in after}
+    assert str(dt_revoked[doomed.client_id]).endswith("Z")
+    assert dt_revoked[org.client_id] is None
+
+    unknown = server.cli("credentials", "revoke", "no-such-client")
+    assert unknown.returncode == 1, describe(unknown)
+    assert unknown.stderr.strip() == "error: No credential with client id no-such-client"
+
+
 def test_upgrade_first_start_and_restart(empty_database_url: str | None, tmp_path: Path) -> None:
     """`db upgrade` twice on an empty store (idempotent); then the first start creates one
     default organization, prints its credential once and saves it 0600; a second start
@@ -152,3 +201,16 @@ def test_upgrade_first_start_and_restart(empty_database_url: str | None, tmp_pat
     assert json.loads(run_cli_ok("orgs", "list", "--json", env=env)) == [
         {"orgId": credentials.org_id, "name": "Default organization"}
     ]
+
+
+def test_data_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    """SQLite (with its -wal and -shm files while the server runs), the generated secret key
+    and the first-start credentials are 0600; the data folder is 0700."""
+    data_dir = tmp_path / "data"
+    with MeterbellServer(data_dir, secret_key="") as server:
+        assert server.token(server.initial_credentials()).status_code == 200
+        files = ["meterbell.db", "meterbell.db-wal", "meterbell.db-shm", "secret.key"]
+        modes = {name: stat.S_IMODE((data_dir / name).stat().st_mode) for name in files}
+        modes[INITIAL_CREDENTIALS] = stat.S_IMODE(server.initial_credentials_path.stat().st_mode)
+        assert modes == dict.fromkeys([*files, INITIAL_CREDENTIALS], 0o600)
+        assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700

@@ -8,12 +8,14 @@ update proves the API process's wake-up reached it.
 from __future__ import annotations
 
 import asyncio
+import time
 
+import httpx
 import pytest
 
 from tests.conftest import POSTGRES_URL, fresh_database_url
 from tests.e2e.commitments import authorised, new_commitment, spend, wire_every_update
-from tests.e2e.server import MeterbellServer, MeterbellWorker
+from tests.e2e.server import MeterbellServer, MeterbellWorker, eventually
 from tests.receiver import Receiver
 
 pytestmark = [
@@ -26,6 +28,7 @@ pytestmark = [
 WORKER_POLL_S = "300"
 UPDATES = 5
 WITHIN_S = 10.0
+REVOKED_WITHIN_S = 5.0
 
 
 async def test_a_worker_process_delivers_each_update_the_api_process_accepted_at_once(
@@ -66,3 +69,37 @@ async def test_a_worker_process_delivers_each_update_the_api_process_accepted_at
             worker.stop()
             server.stop()
             await receiver.stop()
+
+
+def _revoke_and_watch(servers: list[MeterbellServer]) -> None:
+    with servers[0], servers[1]:
+        credentials = servers[0].initial_credentials()
+        token = servers[0].token(credentials).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        path = f"/organizations/{credentials.org_id}/events/types"
+        for server in servers:
+            assert httpx.get(server.url(path), headers=headers).status_code == 200
+        servers[1].cli_ok("credentials", "revoke", credentials.client_id)
+        deadline = time.monotonic() + REVOKED_WITHIN_S
+        for server in servers:
+            eventually(
+                lambda s=server: httpx.get(s.url(path), headers=headers).status_code == 401,
+                deadline_s=deadline - time.monotonic(),
+            )
+        assert servers[0].token(credentials).status_code == 401
+
+
+async def test_every_api_process_refuses_a_revoked_credentials_token_within_5_s(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Two `serve --no-workers` processes on one PostgreSQL store accept a token, then both
+    refuse it within 5 s of `meterbell credentials revoke`."""
+    root = tmp_path_factory.mktemp("revocation")
+    async with fresh_database_url("postgres") as url:
+        servers = [
+            MeterbellServer(
+                root / name / "data", database_url=url, serve_args=("--no-workers",), name=name
+            )
+            for name in ("first", "second")
+        ]
+        await asyncio.to_thread(_revoke_and_watch, servers)

@@ -42,6 +42,7 @@ def _bearer_token(request: Request) -> str:
 
 async def current_org(request: Request, state: StateDep, orgId: str) -> OrgContext:
     claims = state.signer.verify(_bearer_token(request), now_s=time.time())
+    await state.revoked.check(claims.client_id)
     if claims.org_id != orgId:
         raise Forbidden(f"This token is for organization {claims.org_id}, not {orgId}")
     return OrgContext(org_id=orgId, actor=claims.client_id)

@@ -1,4 +1,5 @@
-"""What the running application holds: settings, the store, the signers, export storage."""
+"""What the running application holds: settings, the store, the signers, the revoked
+credentials, export storage."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from dataclasses import dataclass
 
 from meterbell.config import Settings
 from meterbell.domain.download_links import DownloadSigner
+from meterbell.domain.ratelimit import FailedTokenRequests
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.domain.tokens import TokenSigner
+from meterbell.services.orgs import RevokedCredentials
 from meterbell.store.db import Database
 from meterbell.store.export_storage import ExportStorage
 
@@ -17,6 +20,8 @@ class AppState:
     settings: Settings
     db: Database
     signer: TokenSigner
+    revoked: RevokedCredentials
+    failed_token_requests: FailedTokenRequests
     box: SecretBox
     downloads: DownloadSigner
     storage: ExportStorage

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from meterbell.domain.clock import isoformat
 from meterbell.domain.errors import Forbidden
+from meterbell.domain.keys import DOWNLOAD_LINKS, derived_key
 
 LINK_LIFETIME = timedelta(minutes=5)
 MAX_EXPIRY_DIGITS = 18  # a 64-bit time in seconds, so `int()` is cheap and the value storable
@@ -25,7 +26,7 @@ class DownloadSigner:
     """Signs with a key derived from the service's secret key (never the key itself)."""
 
     def __init__(self, secret_key: str) -> None:
-        self._key = hashlib.sha256(f"meterbell-download:{secret_key}".encode()).digest()
+        self._key = derived_key(secret_key, DOWNLOAD_LINKS)
 
     def _signature(self, resource: str, expires: int) -> str:
         message = f"{resource}|{expires}".encode()

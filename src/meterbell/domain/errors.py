@@ -44,6 +44,10 @@ class PayloadTooLarge(MeterbellError):
     status = 413
 
 
+class TooManyRequests(MeterbellError):
+    status = 429
+
+
 class VersionConflict(Conflict):
     """The client's `version` is stale: retrying the same request cannot succeed."""
 

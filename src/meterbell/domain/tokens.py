@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
 
 from meterbell.domain.errors import Unauthorized
+from meterbell.domain.keys import TOKEN_SIGNING, derived_key
 
 ALGORITHM = "HS256"
 ISSUER = "meterbell"
@@ -26,7 +26,7 @@ class TokenSigner:
     """Signs and verifies tokens with a key derived from the service's secret key."""
 
     def __init__(self, secret_key: str) -> None:
-        self._key = hashlib.sha256(f"meterbell-token:{secret_key}".encode()).digest()
+        self._key = derived_key(secret_key, TOKEN_SIGNING)
         self._verified: dict[str, tuple[TokenClaims, float]] = {}
 
     def issue(self, claims: TokenClaims, *, now: datetime, ttl: timedelta) -> str:

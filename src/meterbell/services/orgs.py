@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
+import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from meterbell.domain.catalog import entity_by_name
@@ -13,11 +16,16 @@ from meterbell.domain.credentials import issue_credential, secret_matches
 from meterbell.domain.defaults import SINGLETON_DEFAULTS
 from meterbell.domain.documents import SYSTEM_ACTOR
 from meterbell.domain.errors import InvalidRequest, NotFound, Unauthorized
+from meterbell.domain.ratelimit import FailedTokenRequests
 from meterbell.domain.tokens import SCOPE, TokenClaims, TokenSigner
 from meterbell.services.entities import create_singleton
 from meterbell.store import orgs as org_store
 from meterbell.store.db import Database
 from meterbell.store.events import EventRow, insert_events
+
+# How stale a process's view of the revoked credentials may get: a revoked credential's
+# tokens stop working within this (plus one read of the store) in every process.
+REVOCATION_REFRESH_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,62 @@ async def create_credential(db: Database, org_id: str) -> NewCredential:
     return NewCredential(org_id, issued.client_id, issued.client_secret)
 
 
+async def list_credentials(db: Database, org_id: str) -> list[org_store.CredentialInfo]:
+    async with db.read() as conn:
+        if await org_store.get_organization(conn, org_id) is None:
+            raise NotFound(f"No organization with id {org_id}")
+        return await org_store.list_credentials(conn, org_id)
+
+
+async def revoke_credential(db: Database, client_id: str) -> datetime:
+    """Revoke a credential; revoking it again changes nothing. When it was revoked."""
+    async with db.write() as conn:
+        credential = await org_store.get_credential(conn, client_id)
+        if credential is None:
+            raise NotFound(f"No credential with client id {client_id}")
+        if credential.dt_revoked is not None:
+            return credential.dt_revoked
+        now = utcnow()
+        await org_store.revoke_credential(conn, client_id, now)
+    return now
+
+
+class RevokedCredentials:
+    """The revoked client ids as this process last read them from the store.
+
+    The first check after `refresh_s` reads them again (concurrent checks wait for that one
+    read), so a credential revoked by any process is refused here soon after, in cluster mode
+    too, at the cost of a set lookup per request and one small query every `refresh_s`.
+    """
+
+    def __init__(self, db: Database, refresh_s: float = REVOCATION_REFRESH_S) -> None:
+        self._db = db
+        self._refresh_s = refresh_s
+        self._revoked: frozenset[str] = frozenset()
+        self._read_at = -math.inf
+        self._reading = asyncio.Lock()
+
+    def _stale(self) -> bool:
+        return time.monotonic() - self._read_at >= self._refresh_s
+
+    async def check(self, client_id: str) -> None:
+        """Unauthorized if the credential `client_id` has been revoked."""
+        if self._stale():
+            await self._read()
+        if client_id in self._revoked:
+            raise Unauthorized(
+                "The credential this token was issued to has been revoked: use another one"
+            )
+
+    async def _read(self) -> None:
+        async with self._reading:
+            if not self._stale():
+                return
+            async with self._db.read() as conn:
+                self._revoked = await org_store.revoked_client_ids(conn)
+            self._read_at = time.monotonic()
+
+
 async def list_organizations(db: Database) -> list[org_store.OrganizationRow]:
     async with db.read() as conn:
         return await org_store.list_organizations(conn)
@@ -82,19 +146,41 @@ async def has_organizations(db: Database) -> bool:
         return await org_store.count_organizations(conn) > 0
 
 
-async def issue_token(
-    db: Database, signer: TokenSigner, client_id: str, client_secret: str, ttl_s: int
-) -> dict[str, Any]:
-    """Exchange a client id and secret for a bearer token (OAuth2 client credentials)."""
+async def _authenticated(db: Database, client_id: str, client_secret: str) -> TokenClaims:
     async with db.read() as conn:
         credential = await org_store.get_credential(conn, client_id)
     if credential is None or not secret_matches(
         client_secret, credential.secret_salt, credential.secret_hash
     ):
         raise Unauthorized("Unknown client id or wrong client secret")
-    token = signer.issue(
-        TokenClaims(client_id=client_id, org_id=credential.org_id),
-        now=utcnow(),
-        ttl=timedelta(seconds=ttl_s),
-    )
+    if credential.dt_revoked is not None:
+        raise Unauthorized(
+            f"The credential {client_id} was revoked at {isoformat(credential.dt_revoked)}: "
+            "use another one (meterbell credentials create makes one)"
+        )
+    return TokenClaims(client_id=client_id, org_id=credential.org_id)
+
+
+async def issue_token(
+    db: Database,
+    signer: TokenSigner,
+    failures: FailedTokenRequests,
+    client_id: str,
+    client_secret: str,
+    *,
+    address: str,
+    ttl_s: int,
+) -> dict[str, Any]:
+    """Exchange a client id and secret for a bearer token (OAuth2 client credentials).
+
+    Failures are counted per client id and per address (`address`, the caller's); after too
+    many, requests are refused for a while without looking at the secret."""
+    now_s = time.monotonic()
+    failures.check(client_id, address, now_s)
+    try:
+        claims = await _authenticated(db, client_id, client_secret)
+    except Unauthorized:
+        failures.record(client_id, address, now_s)
+        raise
+    token = signer.issue(claims, now=utcnow(), ttl=timedelta(seconds=ttl_s))
     return {"access_token": token, "token_type": "Bearer", "expires_in": ttl_s, "scope": SCOPE}

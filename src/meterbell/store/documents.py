@@ -243,3 +243,17 @@ async def documents_by_id(
         )
     )
     return {row.data["id"]: dict(row.data) for row in rows}
+
+
+async def documents_after(
+    conn: AsyncConnection, entity_type: str, after_seq: int, limit: int
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """(seq, org id, document) of up to `limit` documents of a type in every organization,
+    in storage order from just after `after_seq`: a whole-store walk, in batches."""
+    rows = await conn.execute(
+        select(entities.c.seq, entities.c.org_id, entities.c.data)
+        .where((entities.c.seq > after_seq) & (entities.c.entity_type == entity_type))
+        .order_by(entities.c.seq)
+        .limit(limit)
+    )
+    return [(row.seq, row.org_id, dict(row.data)) for row in rows]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meterbell.domain.clock import as_utc
 from meterbell.store.tables import credentials, organizations
 
 
@@ -24,6 +25,17 @@ class CredentialRow:
     org_id: str
     secret_salt: str
     secret_hash: str
+    dt_revoked: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CredentialInfo:
+    """A credential as it may be shown: never its secret, nor the secret's hash."""
+
+    client_id: str
+    org_id: str
+    dt_created: datetime
+    dt_revoked: datetime | None
 
 
 async def insert_organization(conn: AsyncConnection, org: OrganizationRow) -> None:
@@ -64,4 +76,43 @@ async def get_credential(conn: AsyncConnection, client_id: str) -> CredentialRow
     ).first()
     if row is None:
         return None
-    return CredentialRow(row.client_id, row.org_id, row.secret_salt, row.secret_hash)
+    return CredentialRow(
+        row.client_id, row.org_id, row.secret_salt, row.secret_hash, _utc_or_none(row.dt_revoked)
+    )
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else as_utc(value)
+
+
+async def list_credentials(conn: AsyncConnection, org_id: str) -> list[CredentialInfo]:
+    rows = await conn.execute(
+        select(
+            credentials.c.client_id,
+            credentials.c.org_id,
+            credentials.c.dt_created,
+            credentials.c.dt_revoked,
+        )
+        .where(credentials.c.org_id == org_id)
+        .order_by(credentials.c.dt_created, credentials.c.client_id)
+    )
+    return [
+        CredentialInfo(r.client_id, r.org_id, as_utc(r.dt_created), _utc_or_none(r.dt_revoked))
+        for r in rows
+    ]
+
+
+async def revoke_credential(conn: AsyncConnection, client_id: str, now: datetime) -> None:
+    """Mark the credential revoked now, unless it already was (the first time is kept)."""
+    await conn.execute(
+        update(credentials)
+        .where(credentials.c.client_id == client_id, credentials.c.dt_revoked.is_(None))
+        .values(dt_revoked=now)
+    )
+
+
+async def revoked_client_ids(conn: AsyncConnection) -> frozenset[str]:
+    rows = await conn.execute(
+        select(credentials.c.client_id).where(credentials.c.dt_revoked.is_not(None))
+    )
+    return frozenset(rows.scalars())

@@ -43,6 +43,14 @@ credentials = Table(
     Column("secret_salt", String(64), nullable=False),
     Column("secret_hash", String(64), nullable=False),
     Column("dt_created", Timestamp, nullable=False),
+    Column("dt_revoked", Timestamp, nullable=True),
+    # Every process reads the revoked client ids every few seconds (RevokedCredentials).
+    Index(
+        "ix_credentials_revoked",
+        "client_id",
+        sqlite_where=text("dt_revoked IS NOT NULL"),
+        postgresql_where=text("dt_revoked IS NOT NULL"),
+    ),
 )
 
 entities = Table(

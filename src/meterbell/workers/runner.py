@@ -58,7 +58,9 @@ class Workers:
         self.settings = settings
         self.events_written = db.wakeups[Wakeup.EVENTS_WRITTEN]
         self.deliverer = Deliverer(
-            db, SecretBox(settings.resolved_secret_key), delivery_limits(settings)
+            db,
+            SecretBox(settings.resolved_secret_key, settings.old_secret_key_list),
+            delivery_limits(settings),
         )
         self.dispatcher = Dispatcher(db, receiver=self.deliverer)
         self.scheduler = Scheduler(db, retention_days=settings.event_retention_days)

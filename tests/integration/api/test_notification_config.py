@@ -195,6 +195,10 @@ async def test_private_targets_are_refused_unless_allowed(
             "http://[::1]/x",
             "http://169.254.169.254/latest",
             "http://localhost/x",
+            # IPv6 forms that embed 127.0.0.1: NAT64, 6to4, IPv4-compatible
+            "http://[64:ff9b::7f00:1]/",
+            "http://[2002:7f00:1::]/",
+            "http://[::127.0.0.1]/",
         ):
             response = await api.post("integrationdestinations/webhooks", {**WEBHOOK, "url": url})
             assert response.status_code == 400, url

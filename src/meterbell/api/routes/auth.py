@@ -22,6 +22,7 @@ from meterbell.domain.request_limits import (
 from meterbell.services import orgs
 
 router = APIRouter(tags=["Auth"])
+UNKNOWN_ADDRESS = "unknown"
 
 
 def _token_request_fields(raw: bytes, content_type: str) -> dict[str, str]:
@@ -62,6 +63,11 @@ async def get_token(request: Request, state: StateDep) -> Response:
             headers={"WWW-Authenticate": 'Basic realm="meterbell"'},
         )
     token = await orgs.issue_token(
-        state.db, state.signer, credentials[0], credentials[1], state.settings.token_ttl_s
+        state.db,
+        state.signer,
+        state.failed_token_requests,
+        *credentials,
+        address=request.client.host if request.client else UNKNOWN_ADDRESS,
+        ttl_s=state.settings.token_ttl_s,
     )
     return JSONResponse(token, headers={"Cache-Control": "no-store"})

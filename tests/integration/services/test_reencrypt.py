@@ -1,0 +1,61 @@
+"""`secrets reencrypt` walks the whole store in batches, on a store of its own (it changes the
+key every stored secret is sealed with)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from meterbell.config import async_driver_url
+from meterbell.domain.integrations import SEALED_SECRET
+from meterbell.domain.secrets_box import SecretBox
+from meterbell.services import orgs, webhooks
+from meterbell.services.secrets import reencrypt_secrets
+from meterbell.store import documents as document_store
+from meterbell.store.db import Database
+from meterbell.store.migrate import upgrade
+from tests.conftest import STORES, fresh_database_url
+
+KEY_A, KEY_B = "reencrypt-key-a", "reencrypt-key-b"
+WEBHOOKS = 5
+
+
+@pytest.fixture(params=STORES)
+async def own_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    async with fresh_database_url(request.param) as url:
+        database = Database(async_driver_url(url or f"sqlite:///{tmp_path / 'own.db'}"))
+        await upgrade(database)
+        try:
+            yield database
+        finally:
+            await database.dispose()
+
+
+async def stored_secrets(db: Database) -> list[str]:
+    async with db.read() as conn:
+        rows = await document_store.documents_after(conn, document_store.WEBHOOK_TYPE, 0, 1000)
+    return [document["credentials"][SEALED_SECRET] for _seq, _org, document in rows]
+
+
+async def test_every_secret_of_every_org_is_resealed_once(own_db: Database) -> None:
+    for n in range(WEBHOOKS):
+        org = await orgs.create_organization(own_db, f"Org {n}")
+        body = {
+            "name": "hook",
+            "url": "https://example.com/hook",
+            "credentials": {"type": "M3TER_SIGNED_REQUEST", "apiKey": "k", "secret": f"s{n}"},
+        }
+        await webhooks.create_webhook(
+            own_db, SecretBox(KEY_A), org.org_id, body, "test", allow_private=True
+        )
+    rotated = SecretBox(KEY_B, [KEY_A])
+    first = await reencrypt_secrets(own_db, rotated, batch_size=2)
+    assert (first.resealed, first.already_current, first.unreadable) == (WEBHOOKS, 0, [])
+    again = await reencrypt_secrets(own_db, rotated, batch_size=2)
+    assert (again.resealed, again.already_current) == (0, WEBHOOKS)
+    only_b = SecretBox(KEY_B)
+    assert sorted(only_b.open(s) for s in await stored_secrets(own_db)) == [
+        f"s{n}" for n in range(WEBHOOKS)
+    ]
