@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -123,8 +124,11 @@ def worker() -> None:
         freeze_startup_objects()
         wakeups.start_relay(db, listen=True)
         await workers.start()
+        stop_requested = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, stop_requested.set)
         try:
-            await asyncio.Event().wait()
+            await stop_requested.wait()
         finally:
             await workers.stop()
             await wakeups.stop_relay()

@@ -95,9 +95,9 @@ async def load_rules(conn: AsyncConnection, org_ids: Iterable[str]) -> dict[str,
         configs = await document_store.documents_of_orgs(
             conn, document_store.INTEGRATION_TYPE, set(by_event)
         )
-        webhook_ids = {str(c["destinationId"]) for _, c in configs if c.get("destinationId")}
+        webhook_keys = {(o, str(c["destinationId"])) for o, c in configs if c.get("destinationId")}
         webhooks = await document_store.documents_by_id(
-            conn, document_store.WEBHOOK_TYPE, webhook_ids
+            conn, document_store.WEBHOOK_TYPE, webhook_keys
         )
         for org_id, config in configs:
             if config.get("entityType") == NOTIFICATION_ENTITY:
