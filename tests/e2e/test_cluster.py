@@ -65,6 +65,8 @@ async def test_a_worker_process_delivers_each_update_the_api_process_accepted_at
                         ) from None
                     new_dto = arrived[-1].json["m3terEvent"]["eventData"]["newDto"]
                     assert new_dto["amountSpent"] == spent
+            # SIGTERM: the worker finishes its work and exits on its own (not killed by it).
+            assert await asyncio.to_thread(worker.stop) == 0, worker.log_tail()
         finally:
             worker.stop()
             server.stop()

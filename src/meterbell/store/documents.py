@@ -233,16 +233,34 @@ async def documents_of_orgs(
     return [(row.org_id, dict(row.data)) for row in rows]
 
 
+# Scoped by organization so the unique (org_id, entity_type, id) index finds each row; ids
+# alone would read the whole table.
+_BY_ID = select(entities.c.org_id, entities.c.data).where(
+    entities.c.org_id.in_(bindparam("by_orgs", expanding=True))
+    & (entities.c.entity_type == bindparam("by_type"))
+    & entities.c.id.in_(bindparam("by_ids", expanding=True))
+)
+
+
 async def documents_by_id(
-    conn: AsyncConnection, entity_type: str, ids: Collection[str]
+    conn: AsyncConnection, entity_type: str, keys: Collection[tuple[str, str]]
 ) -> dict[str, dict[str, Any]]:
-    """Documents of a type by id (ids are UUIDs, unique across organizations)."""
+    """Documents of a type by (organization id, document id), keyed by document id."""
+    if not keys:
+        return {}
+    wanted = set(keys)
     rows = await conn.execute(
-        select(entities.c.data).where(
-            (entities.c.entity_type == entity_type) & (entities.c.id.in_(list(ids)))
-        )
+        _BY_ID,
+        {
+            "by_orgs": sorted({org_id for org_id, _ in wanted}),
+            "by_type": entity_type,
+            "by_ids": sorted({doc_id for _, doc_id in wanted}),
+        },
     )
-    return {row.data["id"]: dict(row.data) for row in rows}
+    # The statement asks for every org x id pair; keep only the pairs asked for.
+    return {
+        row.data["id"]: dict(row.data) for row in rows if (row.org_id, row.data["id"]) in wanted
+    }
 
 
 async def documents_after(

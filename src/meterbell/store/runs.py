@@ -158,10 +158,13 @@ async def finish_attempts(
 async def settle_without_attempt(
     conn: AsyncConnection, run: RunRow, *, status: RunStatus, error: str, at: datetime
 ) -> None:
-    """Close a run that will not be sent (its integration or destination is gone or off)."""
+    """Close a run without recording an attempt (its integration or destination is gone or
+    off, or its attempt could not be recorded), unless another worker has taken it over."""
     await conn.execute(
         update(integration_runs)
-        .where(integration_runs.c.id == run.id)
+        .where(
+            (integration_runs.c.id == run.id) & (integration_runs.c.lease_owner == run.lease_owner)
+        )
         .values(status=status, next_attempt_at=None, lease_owner=None, error=error, dt_completed=at)
     )
 
@@ -263,17 +266,33 @@ async def reset_failures(conn: AsyncConnection, config_ids: Collection[str]) -> 
         )
 
 
-async def release_leases(conn: AsyncConnection, owner: str, now: datetime) -> None:
-    """A worker shutting down hands its started runs back, due at once."""
-    await conn.execute(
-        update(integration_runs)
-        .where(
-            (integration_runs.c.lease_owner == owner)
-            & (integration_runs.c.status == RunStatus.STARTED)
+async def renew_leases(
+    conn: AsyncConnection, owner: str, run_ids: Collection[str], lease_until: datetime
+) -> None:
+    """Extend this worker's leases on runs it still holds (by id: `lease_owner` has no index)."""
+    if run_ids:
+        await conn.execute(
+            update(integration_runs)
+            .where(
+                integration_runs.c.id.in_(list(run_ids)) & (integration_runs.c.lease_owner == owner)
+            )
+            .values(next_attempt_at=lease_until)
         )
-        .values(status=RunStatus.WAITING, next_attempt_at=now, lease_owner=None)
-    )
-    wake_after_commit(conn, Wakeup.RUNS_DUE)
+
+
+async def release_leases(
+    conn: AsyncConnection, owner: str, run_ids: Collection[str], now: datetime
+) -> None:
+    """A worker shutting down hands the runs it still holds back, due at once."""
+    if run_ids:
+        await conn.execute(
+            update(integration_runs)
+            .where(
+                integration_runs.c.id.in_(list(run_ids)) & (integration_runs.c.lease_owner == owner)
+            )
+            .values(status=RunStatus.WAITING, next_attempt_at=now, lease_owner=None)
+        )
+        wake_after_commit(conn, Wakeup.RUNS_DUE)
 
 
 async def delete_runs_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:

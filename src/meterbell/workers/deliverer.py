@@ -5,7 +5,11 @@ worker), or by claiming due runs from the store (retries, runs of other processe
 worker died: their lease expired). Each destination has its own queue and a bounded number of
 requests in flight, so a slow or dead receiver only delays itself. Results are written in
 batches: the attempt log, the run's next state, failure counting, auto-disable and error
-events, one transaction per batch.
+events, one transaction per batch, by one writer task.
+
+While this worker holds a run (queued here, in flight, or its result not yet recorded) it
+renews the run's lease, so a run held by a live worker is never claimed and sent again however
+slow its receiver; only a dead worker's runs are taken over when their leases expire.
 """
 
 from __future__ import annotations
@@ -61,6 +65,20 @@ RESPONSE_BODY_LIMIT = 20_000
 CLAIM_BATCH = 200
 QUEUE_PER_DESTINATION = 256
 RESULT_BATCH = 500
+# A delivery that raises inside meterbell (not a failed request) counts as an attempt; the run
+# ends ERROR after this many attempts at most, however many the retry policy allows.
+CRASHED_ATTEMPTS_LIMIT = 3
+# Renew leases this many times per lease period, so one or two late renewals (a busy store)
+# do not let a lease lapse.
+RENEWALS_PER_LEASE = 3
+WRITE_RETRY_PAUSE_S = 0.5
+# Shutdown waits for requests in flight (each bounded by the delivery timeout) and for their
+# results to be written, this much longer than the timeout at most.
+STOP_GRACE_S = 2.0
+UNRECORDABLE = (
+    "The attempt's result could not be recorded (the store refused it; see the server log). "
+    "Resend the run to try again."
+)
 
 
 @dataclass(frozen=True)
@@ -132,14 +150,17 @@ class Deliverer:
         self.claim_wake = db.wakeups[Wakeup.RUNS_DUE]
         self._queues: dict[str, deque[tuple[RunRow, DeliveryTarget | None]]] = defaultdict(deque)
         self._active: dict[str, int] = defaultdict(int)
-        self._held = 0
+        # Runs leased to this worker whose results are not recorded yet, by id.
+        self._holding: dict[str, RunRow] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[Result] = []
         self._results_ready = asyncio.Event()
         self._secrets: dict[tuple[str, int], str] = {}
         self._session: aiohttp.ClientSession | None = None
         self._writer: asyncio.Task[None] | None = None
+        self._renewer: asyncio.Task[None] | None = None
         self._stopping = False
+        self._closing = False
 
     async def start(self) -> None:
         resolver = None if self.limits.allow_private else PublicOnlyResolver()
@@ -151,21 +172,29 @@ class Deliverer:
             timeout=aiohttp.ClientTimeout(total=self.limits.timeout_s),
             auto_decompress=False,
         )
-        self._writer = asyncio.create_task(self._write_results_forever())
+        self._writer = asyncio.create_task(self._write_results())
+        self._renewer = asyncio.create_task(self._renew_leases_forever())
 
     async def stop(self) -> None:
-        """Stop sending; runs still leased to us are released for the next worker."""
+        """Start no more requests, let those in flight finish (each is bounded by the delivery
+        timeout), record their results once (the writer does, then ends), and hand the runs
+        still queued here back for the next worker."""
         self._stopping = True
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        bound = self.limits.timeout_s + STOP_GRACE_S
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=bound)
+        await _cancelled(*self._tasks)
         if self._writer is not None:
-            await self._flush_results()
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+            self._closing = True
+            self._results_ready.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._writer), timeout=bound)
+            await _cancelled(self._writer)
+        if self._renewer is not None:
+            await _cancelled(self._renewer)
         async with self.db.write() as conn:
-            await run_store.release_leases(conn, self.owner, self.now())
+            await run_store.release_leases(conn, self.owner, list(self._holding), self.now())
+        self._holding.clear()
         if self._session is not None:
             await self._session.close()
 
@@ -175,7 +204,7 @@ class Deliverer:
         """Whether a run for this destination can be queued here without waiting too long."""
         queued = len(self._queues[destination_id]) + self._active[destination_id]
         return (
-            self._held < self.limits.concurrency * 4
+            len(self._holding) < self.limits.concurrency * 4
             and queued < self.limits.destination_concurrency + QUEUE_PER_DESTINATION
         )
 
@@ -188,7 +217,7 @@ class Deliverer:
 
     async def claim_step(self) -> bool:
         """Claim due runs from the store; True when a full batch came back."""
-        room = min(CLAIM_BATCH, self.limits.concurrency * 4 - self._held)
+        room = min(CLAIM_BATCH, self.limits.concurrency * 4 - len(self._holding))
         if room <= 0:
             return False
         now = self.now()
@@ -207,7 +236,7 @@ class Deliverer:
         return len(runs) == room
 
     def _enqueue(self, run: RunRow, target: DeliveryTarget | None) -> None:
-        self._held += 1
+        self._holding[run.id] = run
         self._queues[run.destination_id].append((run, target))
         self._pump(run.destination_id)
 
@@ -231,14 +260,36 @@ class Deliverer:
 
     async def _deliver(self, run: RunRow, target: DeliveryTarget | None) -> None:
         try:
-            self._results.append(await self._attempt(run, target))
-            self._results_ready.set()
-        except Exception:
-            log.exception("delivery crashed; the run's lease will expire and it is retried")
+            result = await self._attempt(run, target)
+        except Exception as exc:
+            log.exception("delivery failed inside meterbell", run_id=run.id)
+            result = self._crashed(run, target, exc)
         finally:
-            self._held -= 1
             self._active[run.destination_id] -= 1
             self._pump(run.destination_id)
+        self._results.append(result)
+        self._results_ready.set()
+
+    def _crashed(self, run: RunRow, target: DeliveryTarget | None, exc: Exception) -> Result:
+        """A failed attempt for a delivery that raised: retried like a failed request, but
+        for CRASHED_ATTEMPTS_LIMIT attempts at most, so a run that always raises (say, a
+        secret sealed with another key) ends ERROR instead of coming back for ever."""
+        reason = f"meterbell could not deliver the run: {str(exc) or type(exc).__name__}"
+        outcome = AttemptOutcome(False, None, reason)
+        policy = self.limits.policy
+        policy = RetryPolicy(min(policy.attempts, CRASHED_ATTEMPTS_LIMIT), policy.backoff_s)
+        step = next_step(outcome, run.attempts + 1, policy, self.now())
+        attempt_log = {
+            "attempt": run.attempts + 1,
+            "at": isoformat(self.now()),
+            "url": target.url if target else run.url,
+            "requestHeaders": {},
+            "statusCode": None,
+            "responseBody": "",
+            "durationMs": 0,
+            "error": reason,
+        }
+        return Result(run, target, step, outcome, attempt_log)
 
     async def _attempt(self, run: RunRow, target: DeliveryTarget | None) -> Result:
         if target is None:
@@ -301,25 +352,81 @@ class Deliverer:
 
     # ---- recording results --------------------------------------------------------------
 
-    async def _write_results_forever(self) -> None:
+    # ---- leases -------------------------------------------------------------------------
+
+    async def _renew_leases_forever(self) -> None:
+        period = self.lease.total_seconds() / RENEWALS_PER_LEASE
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self._renew_leases()
+            except Exception:
+                log.exception("renewing delivery leases failed; retrying")
+
+    async def _renew_leases(self) -> None:
+        if self._holding:
+            now = self.now()
+            async with self.db.write() as conn:
+                await run_store.renew_leases(
+                    conn, self.owner, list(self._holding), now + self.lease
+                )
+
+    # ---- recording results --------------------------------------------------------------
+
+    async def _write_results(self) -> None:
+        """The one writer of results; ends once stopping and every result is written."""
         while True:
             await self._results_ready.wait()
             self._results_ready.clear()
-            try:
-                await self._flush_results()
-            except Exception:
-                log.exception("recording delivery results failed; retrying")
-                await asyncio.sleep(0.5)
+            if not await self._flush_results():
+                await asyncio.sleep(WRITE_RETRY_PAUSE_S)
                 self._results_ready.set()
+            elif self._closing and not self._results:
+                return
 
-    async def _flush_results(self) -> None:
+    async def _flush_results(self) -> bool:
+        """Write the pending results, a batch per transaction. A batch the store refuses is
+        written one result at a time, and a result it refuses alone ends its run ERROR, so one
+        bad result never holds back the others. False when even that failed (the store is
+        likely down): the rest are kept for the next try."""
         while self._results:
             batch = self._results[:RESULT_BATCH]
-            now = self.now()
+            if await self._recorded(batch):
+                del self._results[: len(batch)]
+                continue
+            for result in batch:
+                if not (await self._recorded([result]) or await self._settled_unrecorded(result)):
+                    return False
+                del self._results[0]
+        return True
+
+    async def _recorded(self, batch: list[Result]) -> bool:
+        now = self.now()
+        try:
             async with self.db.write() as conn:
                 await self._record(conn, batch, now)
-            del self._results[: len(batch)]
-            self._schedule_retries(batch, now)
+        except Exception:
+            log.exception("recording delivery results failed", results=len(batch))
+            return False
+        self._release(batch)
+        self._schedule_retries(batch, now)
+        return True
+
+    async def _settled_unrecorded(self, result: Result) -> bool:
+        try:
+            async with self.db.write() as conn:
+                await run_store.settle_without_attempt(
+                    conn, result.run, status=RunStatus.ERROR, error=UNRECORDABLE, at=self.now()
+                )
+        except Exception:
+            log.exception("settling an unrecordable delivery result failed", run_id=result.run.id)
+            return False
+        self._release([result])
+        return True
+
+    def _release(self, batch: list[Result]) -> None:
+        for result in batch:
+            self._holding.pop(result.run.id, None)
 
     def _schedule_retries(self, batch: list[Result], now: datetime) -> None:
         waits = [
@@ -411,16 +518,28 @@ class Deliverer:
 async def _targets_for(conn: AsyncConnection, runs: list[RunRow]) -> dict[str, DeliveryTarget]:
     """Current delivery targets of claimed runs, by integration configuration id."""
     configs = await document_store.documents_by_id(
-        conn, DocumentKind.INTEGRATION, {run.config_id for run in runs}
+        conn, DocumentKind.INTEGRATION, {(run.org_id, run.config_id) for run in runs}
     )
     webhooks = await document_store.documents_by_id(
-        conn, DocumentKind.WEBHOOK, {str(c.get("destinationId")) for c in configs.values()}
+        conn,
+        DocumentKind.WEBHOOK,
+        {
+            (run.org_id, str(configs[run.config_id].get("destinationId")))
+            for run in runs
+            if run.config_id in configs
+        },
     )
     return {
         config_id: delivery_target(config, webhooks[config["destinationId"]])
         for config_id, config in configs.items()
         if config.get("destinationId") in webhooks
     }
+
+
+async def _cancelled(*tasks: asyncio.Task[None]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _disable_config(conn: AsyncConnection, run: RunRow, why: str, now: datetime) -> bool:

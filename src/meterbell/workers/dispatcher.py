@@ -95,8 +95,8 @@ async def load_rules(conn: AsyncConnection, org_ids: Iterable[str]) -> dict[str,
         configs = await document_store.documents_of_orgs(
             conn, DocumentKind.INTEGRATION, set(by_event)
         )
-        webhook_ids = {str(c["destinationId"]) for _, c in configs if c.get("destinationId")}
-        webhooks = await document_store.documents_by_id(conn, DocumentKind.WEBHOOK, webhook_ids)
+        webhook_keys = {(o, str(c["destinationId"])) for o, c in configs if c.get("destinationId")}
+        webhooks = await document_store.documents_by_id(conn, DocumentKind.WEBHOOK, webhook_keys)
         for org_id, config in configs:
             if config.get("entityType") == NOTIFICATION_ENTITY:
                 webhook = webhooks.get(config.get("destinationId", ""))

@@ -202,8 +202,8 @@ class IngestValidator:
             for code, (meter_id, version) in versions.items()
             if (plan := cached.get(code)) is None or (plan.id, plan.version) != (meter_id, version)
         ]
-        fresh = (
-            await document_store.documents_by_id(conn, DocumentKind.METER, stale) if stale else {}
+        fresh = await document_store.documents_by_id(
+            conn, DocumentKind.METER, [(org_id, meter_id) for meter_id in stale]
         )
         plans = {
             code: meter_plan(fresh[meter_id]) if meter_id in fresh else cached[code]

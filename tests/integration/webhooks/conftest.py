@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,19 +29,26 @@ FAST_DELIVERY = {
 }
 
 
-@pytest.fixture(scope="module")
-async def live_client(
-    db: Database, tmp_path_factory: pytest.TempPathFactory
+@asynccontextmanager
+async def live_engine(
+    db: Database, data_dir: Path, **delivery: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("live"), secret_key=TEST_SECRET_KEY, **FAST_DELIVERY
-    )
+    """The app with its workers running, delivering with FAST_DELIVERY updated by `delivery`."""
+    settings = Settings(data_dir=data_dir, secret_key=TEST_SECRET_KEY, **(FAST_DELIVERY | delivery))
     app = create_app(settings, db=db, run_workers=True)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://meterbell.test") as client,
     ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def live_client(
+    db: Database, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with live_engine(db, tmp_path_factory.mktemp("live")) as client:
         yield client
 
 

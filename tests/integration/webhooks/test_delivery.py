@@ -33,17 +33,21 @@ async def poll(check: Any, timeout_s: float = 10.0) -> Any:
 
 
 async def runs_of(api: OrgApi, wiring: Wiring) -> list[dict[str, Any]]:
-    response = await api.get(f"integrationruns/Notification/{wiring.rule['id']}")
+    response = await api.get(
+        f"integrationruns/Notification/{wiring.rule['id']}", params={"pageSize": 100}
+    )
     return list(response.json()["data"])
 
 
-async def settled_runs(api: OrgApi, wiring: Wiring, count: int) -> list[dict[str, Any]]:
+async def settled_runs(
+    api: OrgApi, wiring: Wiring, count: int, timeout_s: float = 10.0
+) -> list[dict[str, Any]]:
     async def check() -> list[dict[str, Any]] | None:
         runs = await runs_of(api, wiring)
         final = [r for r in runs if r["status"] in ("COMPLETE", "ERROR", "DISABLED")]
         return runs if len(final) >= count else None
 
-    return list(await poll(check))
+    return list(await poll(check, timeout_s))
 
 
 async def events_named(api: OrgApi, name: str) -> list[dict[str, Any]]:
