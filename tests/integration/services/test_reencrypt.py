@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from meterbell.config import async_driver_url
+from meterbell.domain.documents import DocumentKind
 from meterbell.domain.integrations import SEALED_SECRET
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.services import orgs, webhooks
@@ -35,7 +36,7 @@ async def own_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 async def stored_secrets(db: Database) -> list[str]:
     async with db.read() as conn:
-        rows = await document_store.documents_after(conn, document_store.WEBHOOK_TYPE, 0, 1000)
+        rows = await document_store.documents_after(conn, DocumentKind.WEBHOOK, 0, 1000)
     return [document["credentials"][SEALED_SECRET] for _seq, _org, document in rows]
 
 

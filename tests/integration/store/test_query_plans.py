@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import UniqueConstraint, event
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from meterbell.store import entities as document_store
+from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store import exports as export_store
 from meterbell.store import ingest as ingest_store

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from meterbell.domain.integrations import SEALED_SECRET
 from meterbell.domain.secrets_box import SecretBox
-from meterbell.store import entities as document_store
+from meterbell.store import documents as document_store
 from meterbell.store.db import Database
 from meterbell.workers.deliverer import CRASHED_ATTEMPTS_LIMIT, UNRECORDABLE
 from tests.conftest import OrgApi, new_org_api
