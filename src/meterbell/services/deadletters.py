@@ -95,6 +95,11 @@ async def list_dead_letters(
     return page_from_rows([(row.seq, public_dead_letter(row)) for row in rows], page_size)
 
 
+async def unreplayed(db: Database) -> list[DeadLetter]:
+    async with db.read() as conn:
+        return await dead_letter_store.unreplayed_dead_letters(conn)
+
+
 def _not_found(letter_id: str) -> NotFound:
     return NotFound(f"No dead letter with id {letter_id} in this organization")
 
@@ -107,8 +112,9 @@ async def get_dead_letter(db: Database, org_id: str, letter_id: str) -> dict[str
     return public_dead_letter(letter)
 
 
-async def replay(db: Database, org_id: str, letter_id: str, actor: str) -> dict[str, Any]:
-    """Put a set-aside item back for its worker; a dead letter is replayed once."""
+async def replay(db: Database, org_id: str | None, letter_id: str, actor: str) -> dict[str, Any]:
+    """Put a set-aside item back for its worker; a dead letter is replayed once. `org_id`
+    None: an operator's replay, of any organization's dead letter or of one of none."""
     now = utcnow()
     async with db.write() as conn:
         letter = await dead_letter_store.get_dead_letter(conn, org_id, letter_id)

@@ -132,17 +132,27 @@ async def list_dead_letters(
     return [_from_row(row) for row in rows]
 
 
-async def get_dead_letter(conn: AsyncConnection, org_id: str, letter_id: str) -> DeadLetter | None:
-    row = (
-        await conn.execute(
-            select(dead_letters).where(
-                (dead_letters.c.org_id == org_id)
-                & (dead_letters.c.id == letter_id)
-                & dead_letters.c.dt_set_aside.is_not(None)
-            )
-        )
-    ).first()
+async def get_dead_letter(
+    conn: AsyncConnection, org_id: str | None, letter_id: str
+) -> DeadLetter | None:
+    """The dead letter, in the organization (None: in any, or in none, for operators)."""
+    statement = select(dead_letters).where(
+        (dead_letters.c.id == letter_id) & dead_letters.c.dt_set_aside.is_not(None)
+    )
+    if org_id is not None:
+        statement = statement.where(dead_letters.c.org_id == org_id)
+    row = (await conn.execute(statement)).first()
     return _from_row(row) if row else None
+
+
+async def unreplayed_dead_letters(conn: AsyncConnection) -> list[DeadLetter]:
+    """Every organization's dead letters not yet replayed, and those of none, oldest first."""
+    rows = await conn.execute(
+        select(dead_letters)
+        .where(dead_letters.c.dt_set_aside.is_not(None) & dead_letters.c.dt_replayed.is_(None))
+        .order_by(dead_letters.c.seq)
+    )
+    return [_from_row(row) for row in rows]
 
 
 async def mark_replayed(conn: AsyncConnection, letter_id: str, actor: str, now: datetime) -> bool:
