@@ -30,7 +30,7 @@ from meterbell.domain.clock import utcnow
 from meterbell.domain.documents import SYSTEM_ACTOR
 from meterbell.domain.errors import Conflict, NotFound, VersionConflict
 from meterbell.domain.listing import choice_param
-from meterbell.domain.pagination import Page, continue_before, encode_next_token
+from meterbell.domain.pagination import Page, continue_before, page_from_rows
 from meterbell.domain.validation import validate_model
 from meterbell.services.versioned import requested_version
 from meterbell.store import alerts as alert_store
@@ -160,9 +160,7 @@ async def list_alerts(
         rows = await alert_store.list_alerts(
             conn, org_id, filters, before_seq=continue_before(query), limit=page_size + 1
         )
-    shown = rows[:page_size]
-    token = encode_next_token(shown[-1].seq) if len(rows) > page_size else None
-    return Page([public_alert(alert) for alert in shown], token)
+    return page_from_rows([(alert.seq, public_alert(alert)) for alert in rows], page_size)
 
 
 def _not_found(alert_id: str) -> NotFound:

@@ -266,6 +266,10 @@ async def reset_failures(conn: AsyncConnection, config_ids: Collection[str]) -> 
         )
 
 
+def _held_by(owner: str, run_ids: Collection[str]) -> ColumnElement[bool]:
+    return integration_runs.c.id.in_(list(run_ids)) & (integration_runs.c.lease_owner == owner)
+
+
 async def renew_leases(
     conn: AsyncConnection, owner: str, run_ids: Collection[str], lease_until: datetime
 ) -> None:
@@ -273,9 +277,7 @@ async def renew_leases(
     if run_ids:
         await conn.execute(
             update(integration_runs)
-            .where(
-                integration_runs.c.id.in_(list(run_ids)) & (integration_runs.c.lease_owner == owner)
-            )
+            .where(_held_by(owner, run_ids))
             .values(next_attempt_at=lease_until)
         )
 
@@ -287,9 +289,7 @@ async def release_leases(
     if run_ids:
         await conn.execute(
             update(integration_runs)
-            .where(
-                integration_runs.c.id.in_(list(run_ids)) & (integration_runs.c.lease_owner == owner)
-            )
+            .where(_held_by(owner, run_ids))
             .values(status=RunStatus.WAITING, next_attempt_at=now, lease_owner=None)
         )
         wake_after_commit(conn, Wakeup.RUNS_DUE)
