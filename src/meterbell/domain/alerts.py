@@ -8,6 +8,7 @@ so notification rules can forward alerts like any other event.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,8 @@ from meterbell.domain.measurements import (
 
 # Related events kept on an alert: the latest ones.
 KEPT_EVENT_IDS = 10
+# Names the cause of an API_INGEST alert, a (meter, failure type) pair, as a UUID (v5).
+INGEST_CAUSES = uuid.UUID("44111bb5-de7a-4c05-879d-5732de10376d")
 
 
 class AlertType(StrEnum):
@@ -223,6 +226,12 @@ def is_evaluation_alert_change(event_name: str, m3ter_event: Mapping[str, Any]) 
     return bool(new.get("type") == AlertType.NOTIFICATION_EVALUATION_ERROR)
 
 
+def ingest_cause(meter: str, failure_type: str) -> str:
+    """The `resourceId` of the API_INGEST alert of a meter (its id, or the code no meter has)
+    and a failure type: a UUID named by `<meter>/<failure type>`."""
+    return str(uuid.uuid5(INGEST_CAUSES, f"{meter}/{failure_type}"))
+
+
 _INGEST_ADVICE = {
     UNDEFINED_METER: "Create the meter, or correct the meter code the sender uses.",
     MISSING_FIELD: "Correct the measurements the sender builds to match the meter's data fields.",
@@ -236,8 +245,7 @@ _STORED_ANYWAY = {CALCULATION_ERROR}
 def ingest_failure(
     org_id: str, meter_id: str | None, meter_code: str, failure: Failure, event_id: str
 ) -> Occurrence:
-    """A measurement failed validation: one alert per meter (its id, or the code when no meter
-    has it) and failure type, `<meter>/<failure type>`."""
+    """A measurement failed validation: one alert per meter and failure type."""
     meter = f"meter '{meter_code}'" if meter_code else "a measurement without a meter code"
     fate = (
         "They were stored without the derived field that failed: correct its calculation."
@@ -250,7 +258,7 @@ def ingest_failure(
         type=AlertType.API_INGEST,
         severity=Severity.WARN,
         resource_type=ResourceType.METER,
-        resource_id=f"{meter_id or meter_code}/{failure.type}",
+        resource_id=ingest_cause(meter_id or meter_code, failure.type),
         description=(
             f"Measurements for {meter} failed validation with {failure.type}, the latest "
             f"because {failure.reason}. {fate} Their ingest.validation.failure events link to "
