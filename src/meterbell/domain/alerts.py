@@ -202,6 +202,7 @@ def integration_disabled(org_id: str, config_id: str, why: str, event_id: str) -
 def evaluation_error(
     org_id: str, rule_id: str, event_name: str, error: str, event_id: str
 ) -> Occurrence:
+    why = error.partition("\n")[0]  # a calculation error goes on to point at its place
     return Occurrence(
         org_id=org_id,
         type=AlertType.NOTIFICATION_EVALUATION_ERROR,
@@ -210,7 +211,7 @@ def evaluation_error(
         resource_id=rule_id,
         description=(
             f"Notification rule {rule_id} could not be evaluated on a {event_name} event "
-            f"({error}), so it did not fire for it. Fix the rule's calculation (for example, "
+            f"({why}), so it did not fire for it. Fix the rule's calculation (for example, "
             "guard fields that may be null or of another type), then resolve this alert."
         ),
         event_id=event_id,

@@ -302,12 +302,13 @@ def _rule_error_alerts(
     if not rule_errors:
         return []
     events = {event.id: event for event in batch}
-    return [
-        evaluation_error(
-            error["org_id"], error["rule_id"], event.event_name, error["error"], event.id
-        )
-        for error in rule_errors
-        if not is_evaluation_alert_change(
-            (event := events[error["event_id"]]).event_name, event.m3ter_event
-        )
-    ]
+    occurrences = []
+    for error in rule_errors:
+        event = events[error["event_id"]]
+        if not is_evaluation_alert_change(event.event_name, event.m3ter_event):
+            occurrences.append(
+                evaluation_error(
+                    event.org_id, error["rule_id"], event.event_name, error["error"], event.id
+                )
+            )
+    return occurrences
