@@ -247,7 +247,7 @@ def ingest_failure(
     org_id: str, meter_id: str | None, meter_code: str, failure: Failure, event_id: str
 ) -> Occurrence:
     """A measurement failed validation: one alert per meter and failure type."""
-    meter = f"meter '{meter_code}'" if meter_code else "a measurement without a meter code"
+    which = f"for meter '{meter_code}'" if meter_code else "without a meter code"
     fate = (
         "They were stored without the derived field that failed: correct its calculation."
         if failure.type in _STORED_ANYWAY
@@ -261,9 +261,9 @@ def ingest_failure(
         resource_type=ResourceType.METER,
         resource_id=ingest_cause(meter_id or meter_code, failure.type),
         description=(
-            f"Measurements for {meter} failed validation with {failure.type}, the latest "
-            f"because {failure.reason}. {fate} Their ingest.validation.failure events link to "
-            "each failed measurement."
+            f"Measurements {which} failed validation with {failure.type} (the latest: "
+            f"{failure.reason}). {fate} Their ingest.validation.failure events link to each "
+            "failed measurement."
         ),
         event_id=event_id,
     )

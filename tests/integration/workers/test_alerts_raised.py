@@ -4,6 +4,7 @@ evaluate (without feeding themselves on their own alerts' events)."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -15,8 +16,16 @@ from meterbell.store.db import Database
 from meterbell.workers.dispatcher import Dispatcher
 from tests.conftest import OrgApi
 from tests.exporting import created, exporter, operational_schedule, run_jobs
-from tests.ingesting import accepted, events_named, measurement, new_meter, validate_all
+from tests.ingesting import (
+    accepted,
+    events_named,
+    measurement,
+    new_meter,
+    validate_all,
+    validator,
+)
 from tests.integration.api.test_alerts import listed
+from tests.integration.workers.test_ingest import poison
 
 ZERO_DIVISOR = "(new.count - new.count)"
 
@@ -48,7 +57,9 @@ async def test_ingest_failures_make_one_alert_per_meter_and_failure_type(
     fields = by_cause[ingest_cause(meter["id"], "MissingField")]
     assert (fields["count"], fields["severity"], fields["status"]) == (2, "WARN", "NEW")
     assert fields["resourceType"] == "Meter"
-    assert "meter 'api_calls' failed validation with MissingField" in fields["description"]
+    assert fields["description"].startswith(
+        "Measurements for meter 'api_calls' failed validation with MissingField (the latest: "
+    )
     assert "They were not stored" in fields["description"]
     missing_ids = {
         e["id"]
@@ -68,6 +79,22 @@ async def test_ingest_failures_make_one_alert_per_meter_and_failure_type(
     }
     created_events = await events_named(api, "configuration.alert.created")
     assert len(created_events) == 2
+
+
+async def test_a_submission_set_aside_raises_an_unexpected_error_alert(
+    api: OrgApi, db: Database
+) -> None:
+    await poison(db, api.org_id, '{"measurements": "not a list"}')
+    engine = validator(db)
+    for _ in range(3):  # the batch fails (the worker loop logs it), then the submission alone
+        with contextlib.suppress(AttributeError, TypeError):
+            await engine.step()
+    [alert] = await alerts_of(api, "API_INGEST")
+    assert alert["resourceId"] == ingest_cause("", "UnexpectedError")
+    assert alert["description"].startswith("Measurements without a meter code failed")
+    assert "See the server log" in alert["description"]
+    [failure] = await events_named(api, INGEST_FAILURE)
+    assert alert["eventIds"] == [failure["id"]]
 
 
 async def test_a_failed_scheduled_export_raises_an_alert_its_next_success_resolves(
