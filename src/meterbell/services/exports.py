@@ -27,7 +27,7 @@ from meterbell.domain.exports.requests import checked_adhoc, checked_destination
 from meterbell.domain.exports.timing import next_run
 from meterbell.domain.listing import FieldFilter, choice_param, id_filters, split_values
 from meterbell.domain.meters import field_codes
-from meterbell.domain.pagination import Page, continue_before, encode_next_token
+from meterbell.domain.pagination import Page, continue_before, page_from_rows
 from meterbell.services import versioned
 from meterbell.services.versioned import Document, Kind
 from meterbell.store import documents as document_store
@@ -281,9 +281,7 @@ async def list_jobs(
         jobs = await export_store.list_jobs(
             conn, org_id, filters, before_seq=continue_before(query), limit=page_size + 1
         )
-    shown = jobs[:page_size]
-    token = encode_next_token(shown[-1].seq) if len(jobs) > page_size else None
-    return Page([job_view(job) for job in shown], token)
+    return page_from_rows([(job.seq, job_view(job)) for job in jobs], page_size)
 
 
 # Downloads

@@ -278,13 +278,27 @@ async def count_failure(conn: AsyncConnection, org_id: str, config_id: str) -> i
     return int((await conn.execute(statement)).scalar_one())
 
 
-async def reset_failures(conn: AsyncConnection, config_ids: Collection[str]) -> None:
-    if config_ids:
-        await conn.execute(
-            update(integration_health)
-            .where(integration_health.c.config_id.in_(list(config_ids)))
-            .values(consecutive_failures=0)
+async def reset_failures(
+    conn: AsyncConnection, config_ids: Collection[str]
+) -> list[tuple[str, str]]:
+    """Forget the consecutive failures of these integrations; (org id, config id) of those
+    that had any."""
+    if not config_ids:
+        return []
+    rows = await conn.execute(
+        update(integration_health)
+        .where(
+            integration_health.c.config_id.in_(list(config_ids))
+            & (integration_health.c.consecutive_failures > 0)
         )
+        .values(consecutive_failures=0)
+        .returning(integration_health.c.org_id, integration_health.c.config_id)
+    )
+    return [(row.org_id, row.config_id) for row in rows]
+
+
+def _held_by(owner: str, run_ids: Collection[str]) -> ColumnElement[bool]:
+    return integration_runs.c.id.in_(list(run_ids)) & (integration_runs.c.lease_owner == owner)
 
 
 async def renew_leases(
@@ -294,9 +308,7 @@ async def renew_leases(
     if run_ids:
         await conn.execute(
             update(integration_runs)
-            .where(
-                integration_runs.c.id.in_(list(run_ids)) & (integration_runs.c.lease_owner == owner)
-            )
+            .where(_held_by(owner, run_ids))
             .values(next_attempt_at=lease_until)
         )
 
@@ -308,9 +320,7 @@ async def release_leases(
     if run_ids:
         await conn.execute(
             update(integration_runs)
-            .where(
-                integration_runs.c.id.in_(list(run_ids)) & (integration_runs.c.lease_owner == owner)
-            )
+            .where(_held_by(owner, run_ids))
             .values(status=RunStatus.WAITING, next_attempt_at=now, lease_owner=None)
         )
         wake_after_commit(conn, Wakeup.RUNS_DUE)

@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meterbell.domain.alerts import Occurrence, ingest_failure
 from meterbell.domain.catalog import EntitySpec, entity_by_name
 from meterbell.domain.clock import utcnow
 from meterbell.domain.deadletters import Worker, WorkItem
@@ -53,6 +54,7 @@ from meterbell.domain.measurements import (
     utc_timestamp,
 )
 from meterbell.domain.meters import MeterPlan, meter_plan
+from meterbell.services import alerts
 from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store import ingest as ingest_store
@@ -92,6 +94,7 @@ class Outcome:
     measurements: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     events: list[EventRow] = field(default_factory=list)
+    alerts: list[Occurrence] = field(default_factory=list)
 
 
 def _by_org(
@@ -154,6 +157,7 @@ class IngestValidator:
             await ingest_store.insert_measurements(conn, outcome.measurements)
             await ingest_store.insert_failures(conn, outcome.failures)
             await event_store.insert_events(conn, outcome.events)
+            await alerts.raise_alerts(conn, outcome.alerts, now)
         return len(submissions)
 
     async def _set_aside(
@@ -169,6 +173,7 @@ class IngestValidator:
                 self._fail(submission.org_id, measurement, failure, now, outcome)
         await ingest_store.insert_failures(conn, outcome.failures)
         await event_store.insert_events(conn, outcome.events)
+        await alerts.raise_alerts(conn, outcome.alerts, now)
         return submissions[0].body if submissions else None
 
     async def _validate(
@@ -358,15 +363,16 @@ class IngestValidator:
                 "dt_created": now,
             }
         )
-        outcome.events.append(
-            EventRow(
-                id=str(uuid.uuid4()),
-                org_id=org_id,
-                event_name=INGEST_FAILURE,
-                category=INGEST_FAILURE_CATEGORY,
-                event_time=now,
-                m3ter_event=failure_event_data(failure, item, failure_id),
-                resource_id=meter_id,
-                account_id=account_id,
-            )
+        event = EventRow(
+            id=str(uuid.uuid4()),
+            org_id=org_id,
+            event_name=INGEST_FAILURE,
+            category=INGEST_FAILURE_CATEGORY,
+            event_time=now,
+            m3ter_event=failure_event_data(failure, item, failure_id),
+            resource_id=meter_id,
+            account_id=account_id,
         )
+        outcome.events.append(event)
+        meter_code = str(item.get("meter") or "")
+        outcome.alerts.append(ingest_failure(org_id, meter_id, meter_code, failure, event.id))
