@@ -15,6 +15,7 @@ from meterbell.api.responses import JSONResponse
 from meterbell.api.routes import (
     alerts,
     auth,
+    deadletters,
     entities,
     events,
     exports,
@@ -52,6 +53,7 @@ ROUTERS = (
     integrations.configs,
     integrations.run_routes,
     alerts.router,
+    deadletters.router,
 )
 
 DESCRIPTION = (

@@ -19,10 +19,11 @@ from meterbell.config import (
     write_private,
 )
 from meterbell.domain.clock import isoformat
+from meterbell.domain.deadletters import public_dead_letter
 from meterbell.domain.errors import MeterbellError
 from meterbell.heap import freeze_startup_objects
 from meterbell.logs import configure_logging
-from meterbell.services import orgs
+from meterbell.services import deadletters, orgs
 from meterbell.store import orgs as org_store
 from meterbell.store.db import Database
 from meterbell.store.migrate import upgrade
@@ -32,12 +33,15 @@ db_app = typer.Typer(help="The store.")
 orgs_app = typer.Typer(help="Organizations (tenants).")
 credentials_app = typer.Typer(help="Service credentials (client id + secret).")
 secrets_app = typer.Typer(help="Secrets stored encrypted (webhook signing secrets).")
+deadletters_app = typer.Typer(help="Work set aside after repeated failures (dead letters).")
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(deadletters_app, name="deadletters")
 
 INITIAL_CREDENTIALS_FILE = "initial-credentials.json"
+CLI_ACTOR = "meterbell-cli"
 DEFAULT_ORG_NAME = "Default organization"
 T = TypeVar("T")
 
@@ -256,3 +260,25 @@ def secrets_reencrypt() -> None:
             err=True,
         )
         raise typer.Exit(1)
+
+
+@deadletters_app.command("list")
+def deadletters_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """List the dead letters not yet replayed, of every organization and of none (retention)."""
+    letters = _with_db(Settings(), deadletters.unreplayed)
+    if as_json:
+        typer.echo(json.dumps([{"orgId": d.org_id, **public_dead_letter(d)} for d in letters]))
+        return
+    for letter in letters:
+        reason = letter.error.splitlines()[0]
+        owner = letter.org_id or "(no organization)"
+        typer.echo(f"{letter.id}  {owner}  {letter.worker}  {letter.item_id}  {reason}")
+
+
+@deadletters_app.command("replay")
+def deadletters_replay(letter_id: Annotated[str, typer.Argument(help="Dead letter id.")]) -> None:
+    """Put a dead letter's item back for its worker (once)."""
+    _with_db(Settings(), lambda db: deadletters.replay(db, None, letter_id, CLI_ACTOR))
+    typer.echo(f"Dead letter {letter_id} replayed: its item is back with its worker.")

@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     delivery_lease_s: float = Field(
         default=120.0, gt=0, description="A run a dead worker held is retried after this long."
     )
+    max_item_failures: int = Field(
+        default=3,
+        ge=1,
+        description="Times one item of work (an event, a run, a job...) may fail before it is "
+        "set aside as a dead letter.",
+    )
     worker_poll_s: float = Field(
         default=1.0, gt=0, description="Safety-net poll when no wake-up arrives (cluster mode)."
     )

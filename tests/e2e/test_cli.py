@@ -8,6 +8,7 @@ each store.
 from __future__ import annotations
 
 import json
+import sqlite3
 import stat
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from tests.e2e.server import (
     eventually,
     graceful_exit,
     meterbell_env,
+    run_cli,
     run_cli_ok,
 )
 
@@ -214,3 +216,27 @@ def test_data_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
         modes[INITIAL_CREDENTIALS] = stat.S_IMODE(server.initial_credentials_path.stat().st_mode)
         assert modes == dict.fromkeys([*files, INITIAL_CREDENTIALS], 0o600)
         assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+
+
+def test_deadletters_list_and_replay_reach_work_of_no_organization(tmp_path: Path) -> None:
+    """Retention's purges belong to no organization: the CLI lists and replays their dead
+    letters (a replayed one is listed no more, and cannot be replayed again)."""
+    data_dir = tmp_path / "data"
+    env = meterbell_env(data_dir)
+    run_cli_ok("db", "upgrade", env=env)
+    with sqlite3.connect(data_dir / "meterbell.db") as conn:
+        conn.execute(
+            "INSERT INTO dead_letters (id, worker, item_id, error, attempts, dt_created, "
+            "dt_last_failed, dt_set_aside) VALUES ('letter-1', 'retention', 'runs', "
+            "'OperationalError: disk I/O error', 3, '2026-12-05 12:00:00.000000', "
+            "'2026-12-05 12:00:00.000000', '2026-12-05 12:00:00.000000')"
+        )
+    (listed,) = json.loads(run_cli_ok("deadletters", "list", "--json", env=env))
+    assert (listed["id"], listed["orgId"], listed["itemId"]) == ("letter-1", None, "runs")
+
+    replayed = run_cli_ok("deadletters", "replay", "letter-1", env=env)
+    assert "replayed" in replayed
+    assert json.loads(run_cli_ok("deadletters", "list", "--json", env=env)) == []
+    again = run_cli("deadletters", "replay", "letter-1", env=env)
+    assert again.returncode == 1
+    assert "already replayed" in again.stderr

@@ -107,6 +107,30 @@ OWN_SCHEMAS: Mapping[str, Any] = {
             "eventIds": {"type": "array", "items": {"type": "string"}},
         },
     },
+    "DeadLetter": {
+        "type": "object",
+        "description": "An item of work set aside after repeated failures inside meterbell",
+        "required": ["id", "worker", "itemId", "error", "attempts", "dtCreated"],
+        "properties": {
+            **{
+                name: {"type": "string"}
+                for name in ("id", "worker", "itemId", "error", "dtCreated", "dtLastFailed")
+            },
+            **{
+                name: {"type": ["string", "null"]}
+                for name in ("dtSetAside", "dtReplayed", "replayedBy")
+            },
+            "attempts": {"type": "integer"},
+        },
+    },
+    "RuleEvaluationError": {
+        "type": "object",
+        "required": ["ruleId", "ruleVersion", "eventId", "error", "dtCreated"],
+        "properties": {
+            **{name: {"type": "string"} for name in ("ruleId", "eventId", "error", "dtCreated")},
+            "ruleVersion": {"type": "integer"},
+        },
+    },
     "ProbeStatus": {
         "type": "object",
         "required": ["status"],
@@ -160,6 +184,14 @@ OWN_RESPONSES: Mapping[tuple[str, str], Any] = {
     ("get", f"{ORG_PREFIX}/alerts"): _page_of(_ref("Alert")),
     ("get", f"{ORG_PREFIX}/alerts/{{id}}"): _ref("Alert"),
     ("put", f"{ORG_PREFIX}/alerts/{{id}}"): _ref("Alert"),
+    ("get", f"{ORG_PREFIX}/deadletters"): _page_of(_ref("DeadLetter")),
+    ("get", f"{ORG_PREFIX}/deadletters/{{id}}"): _ref("DeadLetter"),
+    ("post", f"{ORG_PREFIX}/deadletters/{{id}}/replay"): _ref("DeadLetter"),
+    ("post", f"{ORG_PREFIX}/events/{{eventId}}/action"): _ref("EventResponse"),
+    ("delete", f"{ORG_PREFIX}/events/{{eventId}}/action"): _ref("EventResponse"),
+    ("get", f"{ORG_PREFIX}/notifications/configurations/{{id}}/errors"): _page_of(
+        _ref("RuleEvaluationError")
+    ),
 }
 # Errors beyond the rules of `_error_statuses`: items named in the query or body, a job's files
 # asked for before it finished, failed token requests limited per client and per address.
@@ -241,7 +273,7 @@ def _routes_document(app: FastAPI) -> dict[str, Any]:
 
 def _allow_null(schema: dict[str, Any], name: str) -> None:
     """meterbell answers null where m3ter's spec requires a value: an event's `dtActioned` is
-    null until the dispatcher has handled the event (docs/api.md)."""
+    null until someone marks the event handled (docs/api.md)."""
     schema["properties"][name] = {"anyOf": [schema["properties"][name], {"type": "null"}]}
 
 

@@ -184,10 +184,11 @@ def readable_measurements(raw: str | bytes) -> list[Measurement]:
     return [{"body": text}]
 
 
-def unexpected_error_reason(error: Exception) -> str:
+def unexpected_error_reason(error: str) -> str:
+    """Why a measurement was set aside, from the error (`Type: message`, then where)."""
     return (
-        f"meterbell could not validate this measurement's request ({type(error).__name__}: "
-        f"{error}), so it was set aside, not ingested, for the requests after it to go on; "
+        f"meterbell could not validate this measurement's request ({error.splitlines()[0]}), "
+        "so it was set aside, not ingested, for the requests after it to go on; "
         "send it again once the cause is fixed"
     )
 

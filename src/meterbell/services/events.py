@@ -8,6 +8,7 @@ from typing import Any
 
 from meterbell.domain import catalog
 from meterbell.domain.alerts import ALERT_FIELDS
+from meterbell.domain.clock import utcnow
 from meterbell.domain.errors import InvalidRequest, NotFound
 from meterbell.domain.events import ACTIONS, entity_event_fields, entity_event_name
 from meterbell.domain.exports.jobs import JOB_FAILURE, JOB_FAILURE_FIELDS
@@ -75,12 +76,27 @@ async def get_event_row(db: Database, org_id: str, event_id: str) -> event_store
     async with db.read() as conn:
         row = await event_store.get_event(conn, org_id, event_id)
     if row is None:
-        raise NotFound(f"No event with id {event_id} in this organization")
+        raise _no_event(event_id)
     return row
+
+
+def _no_event(event_id: str) -> NotFound:
+    return NotFound(f"No event with id {event_id} in this organization")
 
 
 async def get_event(db: Database, org_id: str, event_id: str) -> dict[str, Any]:
     return (await get_event_row(db, org_id, event_id)).to_public()
+
+
+async def set_actioned(
+    db: Database, org_id: str, event_id: str, *, actioned: bool
+) -> dict[str, Any]:
+    """Mark an event handled (`dtActioned` now), or clear the mark; the event after."""
+    async with db.write() as conn:
+        row = await event_store.set_actioned(conn, org_id, event_id, utcnow() if actioned else None)
+    if row is None:
+        raise _no_event(event_id)
+    return row.to_public()
 
 
 def _all_types(scheduled_events: Mapping[str, catalog.EntitySpec]) -> list[str]:

@@ -15,7 +15,7 @@ from meterbell.domain.documents import DocumentKind
 from meterbell.domain.errors import InvalidRequest
 from meterbell.domain.listing import FieldFilter, id_filters
 from meterbell.domain.notifications import NotificationRuleFields, rule_context
-from meterbell.domain.pagination import Page
+from meterbell.domain.pagination import Page, continue_before, page_from_rows
 from meterbell.domain.validation import validate_model
 from meterbell.services import events as event_service
 from meterbell.services import versioned
@@ -71,6 +71,18 @@ async def update_rule(
 
 async def delete_rule(db: Database, org_id: str, rule_id: str) -> Document:
     return await versioned.delete(db, org_id, RULE, rule_id)
+
+
+async def rule_errors(
+    db: Database, org_id: str, rule_id: str, query: Mapping[str, Sequence[str]], *, page_size: int
+) -> Page:
+    """A rule's recent evaluation errors, newest first (the rule must exist)."""
+    await get_rule(db, org_id, rule_id)
+    async with db.read() as conn:
+        rows = await event_store.rule_errors_for_rule(
+            conn, org_id, rule_id, before_seq=continue_before(query), limit=page_size + 1
+        )
+    return page_from_rows(rows, page_size)
 
 
 def _rule_filters(query: Mapping[str, Sequence[str]]) -> list[FieldFilter]:

@@ -29,6 +29,7 @@ class EventRow:
     notification_id: str | None = None
     notification_code: str | None = None
     dt_actioned: datetime | None = None
+    dispatched_at: datetime | None = None
     seq: int = 0
 
     def to_public(self) -> dict[str, Any]:
@@ -69,6 +70,7 @@ def _row_values(event: EventRow) -> dict[str, Any]:
         "notification_id": event.notification_id,
         "notification_code": event.notification_code,
         "dt_actioned": event.dt_actioned,
+        "dispatched_at": event.dispatched_at,
     }
 
 
@@ -85,6 +87,7 @@ def _from_row(row: Any) -> EventRow:
         notification_id=row.notification_id,
         notification_code=row.notification_code,
         dt_actioned=row.dt_actioned,
+        dispatched_at=row.dispatched_at,
         seq=row.seq,
     )
 
@@ -92,7 +95,7 @@ def _from_row(row: Any) -> EventRow:
 async def insert_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> None:
     if rows:
         await conn.execute(insert(events), [_row_values(row) for row in rows])
-    if any(row.dt_actioned is None for row in rows):
+    if any(row.dispatched_at is None for row in rows):
         wake_after_commit(conn, Wakeup.EVENTS_WRITTEN)
 
 
@@ -135,11 +138,16 @@ async def list_events(
     return [_from_row(row) for row in rows]
 
 
-async def undispatched_events(conn: AsyncConnection, limit: int) -> list[EventRow]:
-    """The oldest events no dispatcher has handled yet, locked against other dispatchers."""
+async def undispatched_events(
+    conn: AsyncConnection, limit: int, *, event_id: str | None = None
+) -> list[EventRow]:
+    """The oldest events no dispatcher has handled yet (or the one with `event_id`, if it has
+    not been), locked against other dispatchers."""
     statement = (
-        select(events).where(events.c.dt_actioned.is_(None)).order_by(events.c.seq).limit(limit)
+        select(events).where(events.c.dispatched_at.is_(None)).order_by(events.c.seq).limit(limit)
     )
+    if event_id is not None:
+        statement = statement.where(events.c.id == event_id)
     if conn.dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True)
     return [_from_row(row) for row in await conn.execute(statement)]
@@ -149,15 +157,43 @@ async def oldest_undispatched_time(conn: AsyncConnection) -> datetime | None:
     """When the oldest event no dispatcher has handled yet was written (None: none waits)."""
     statement = (
         select(events.c.event_time)
-        .where(events.c.dt_actioned.is_(None))
+        .where(events.c.dispatched_at.is_(None))
         .order_by(events.c.seq)
         .limit(1)
     )
     return (await conn.execute(statement)).scalar()
 
 
-async def mark_actioned(conn: AsyncConnection, seqs: Sequence[int], at: datetime) -> None:
-    await conn.execute(update(events).where(events.c.seq.in_(seqs)).values(dt_actioned=at))
+async def mark_dispatched(conn: AsyncConnection, seqs: Sequence[int], at: datetime) -> None:
+    await conn.execute(update(events).where(events.c.seq.in_(seqs)).values(dispatched_at=at))
+
+
+async def set_dispatched(
+    conn: AsyncConnection, org_id: str, event_id: str, at: datetime | None
+) -> None:
+    """Set one event aside (`at`), or put it back for the dispatcher (None)."""
+    await conn.execute(
+        update(events)
+        .where((events.c.org_id == org_id) & (events.c.id == event_id))
+        .values(dispatched_at=at)
+    )
+    if at is None:
+        wake_after_commit(conn, Wakeup.EVENTS_WRITTEN)
+
+
+async def set_actioned(
+    conn: AsyncConnection, org_id: str, event_id: str, at: datetime | None
+) -> EventRow | None:
+    """Mark an event handled by a person (`at`), or clear the mark (None); the event after."""
+    row = (
+        await conn.execute(
+            update(events)
+            .where((events.c.org_id == org_id) & (events.c.id == event_id))
+            .values(dt_actioned=at)
+            .returning(*events.c)
+        )
+    ).first()
+    return _from_row(row) if row else None
 
 
 async def delete_events_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
@@ -172,6 +208,16 @@ async def insert_rule_errors(conn: AsyncConnection, errors: Sequence[dict[str, A
         await conn.execute(insert(rule_errors), list(errors))
 
 
+def _public_rule_error(row: Any) -> dict[str, Any]:
+    return {
+        "ruleId": row.rule_id,
+        "ruleVersion": row.rule_version,
+        "eventId": row.event_id,
+        "error": row.error,
+        "dtCreated": isoformat(row.dt_created),
+    }
+
+
 async def rule_errors_for_event(
     conn: AsyncConnection, org_id: str, event_id: str
 ) -> list[dict[str, Any]]:
@@ -181,15 +227,20 @@ async def rule_errors_for_event(
         .where((rule_errors.c.org_id == org_id) & (rule_errors.c.event_id == event_id))
         .order_by(rule_errors.c.seq)
     )
-    return [
-        {
-            "ruleId": row.rule_id,
-            "ruleVersion": row.rule_version,
-            "error": row.error,
-            "dtCreated": isoformat(row.dt_created),
-        }
-        for row in rows
-    ]
+    return [_public_rule_error(row) for row in rows]
+
+
+async def rule_errors_for_rule(
+    conn: AsyncConnection, org_id: str, rule_id: str, *, before_seq: int | None, limit: int
+) -> list[tuple[int, dict[str, Any]]]:
+    """A rule's evaluation errors, newest first, continuing below `before_seq`."""
+    statement = select(rule_errors).where(
+        (rule_errors.c.org_id == org_id) & (rule_errors.c.rule_id == rule_id)
+    )
+    if before_seq is not None:
+        statement = statement.where(rule_errors.c.seq < before_seq)
+    rows = await conn.execute(statement.order_by(rule_errors.c.seq.desc()).limit(limit))
+    return [(row.seq, _public_rule_error(row)) for row in rows]
 
 
 async def delete_rule_errors_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:

@@ -157,6 +157,45 @@ async def finish_job(
     return bool(result.rowcount)
 
 
+async def requeue_job(
+    conn: AsyncConnection, org_id: str, job_id: str, now: datetime, owner: str | None = None
+) -> None:
+    """Make a job due at once: one whose handling failed (still held by `owner`), or a
+    set-aside one replayed (`owner` None: its attempts start again)."""
+    held = export_jobs.c.lease_owner == owner
+    values: dict[str, Any] = {
+        "status": JobStatus.PENDING,
+        "next_attempt_at": now,
+        "lease_owner": None,
+    }
+    if owner is None:
+        held = export_jobs.c.status == JobStatus.FAILED
+        values |= {"attempts": 0, "error": None, "completed_at": None}
+    await conn.execute(
+        update(export_jobs)
+        .where((export_jobs.c.org_id == org_id) & (export_jobs.c.id == job_id) & held)
+        .values(values)
+    )
+    wake_after_commit(conn, Wakeup.EXPORTS_QUEUED)
+
+
+async def set_job_aside(
+    conn: AsyncConnection, org_id: str, job_id: str, error: str, now: datetime
+) -> None:
+    """End a job that kept failing FAILED, whoever holds it."""
+    await conn.execute(
+        update(export_jobs)
+        .where((export_jobs.c.org_id == org_id) & (export_jobs.c.id == job_id))
+        .values(
+            status=JobStatus.FAILED,
+            next_attempt_at=None,
+            lease_owner=None,
+            error=error,
+            completed_at=now,
+        )
+    )
+
+
 async def release_jobs(conn: AsyncConnection, owner: str, now: datetime) -> None:
     """A worker shutting down hands its running jobs back, due at once."""
     await conn.execute(
@@ -261,15 +300,18 @@ class DueSchedule:
 
 
 async def claim_due_schedules(
-    conn: AsyncConnection, now: datetime, limit: int
+    conn: AsyncConnection, now: datetime, limit: int, schedule_id: str | None = None
 ) -> list[DueSchedule]:
-    """Schedules due by `now`, locked until the caller's transaction moves them on."""
+    """Schedules due by `now` (or the one with `schedule_id`, if due), locked until the
+    caller's transaction moves them on."""
     statement = (
         select(export_schedule_runs)
         .where(export_schedule_runs.c.next_run_at <= now)
         .order_by(export_schedule_runs.c.next_run_at)
         .limit(limit)
     )
+    if schedule_id is not None:
+        statement = statement.where(export_schedule_runs.c.schedule_id == schedule_id)
     if conn.dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True)
     return [

@@ -93,7 +93,18 @@ async def take_submissions(conn: AsyncConnection, max_items: int) -> list[Submis
     )
     if conn.dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
-    seqs = _batch_seqs((await conn.execute(candidates)).all(), max_items)
+    return await _take(conn, _batch_seqs((await conn.execute(candidates)).all(), max_items))
+
+
+async def take_submission(conn: AsyncConnection, seq: int) -> list[Submission]:
+    """Remove and return the submission at `seq` (none if another validator has it)."""
+    candidate = select(measurement_inbox.c.seq).where(measurement_inbox.c.seq == seq)
+    if conn.dialect.name == "postgresql":
+        candidate = candidate.with_for_update(skip_locked=True)
+    return await _take(conn, list((await conn.execute(candidate)).scalars()))
+
+
+async def _take(conn: AsyncConnection, seqs: list[int]) -> list[Submission]:
     if not seqs:
         return []
     taken = await conn.execute(

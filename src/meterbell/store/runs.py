@@ -169,6 +169,27 @@ async def settle_without_attempt(
     )
 
 
+async def send_again(conn: AsyncConnection, org_id: str, run_id: str, now: datetime) -> None:
+    """Put a set-aside run back: due at once, its attempts counted from zero again."""
+    await conn.execute(
+        update(integration_runs)
+        .where(
+            (integration_runs.c.org_id == org_id)
+            & (integration_runs.c.id == run_id)
+            & integration_runs.c.next_attempt_at.is_(None)
+        )
+        .values(
+            status=RunStatus.WAITING,
+            attempts=0,
+            next_attempt_at=now,
+            lease_owner=None,
+            error=None,
+            dt_completed=None,
+        )
+    )
+    wake_after_commit(conn, Wakeup.RUNS_DUE)
+
+
 async def unfinished_by_status(conn: AsyncConnection) -> dict[RunStatus, int]:
     """How many runs of every organization are not finished, by status."""
     rows = await conn.execute(

@@ -124,13 +124,15 @@ async def delete_configuration_targets(conn: AsyncConnection, config_id: str) ->
     await conn.execute(delete(scheduled_targets).where(scheduled_targets.c.config_id == config_id))
 
 
-def due_query(*, now: datetime, not_before: datetime, limit: int) -> Select[Any]:
+def due_query(
+    *, now: datetime, not_before: datetime, limit: int, seq: int | None = None
+) -> Select[Any]:
     """Unfired targets due in [not_before, now], oldest first, with their configuration and
     entity, read through the index of unfired due times."""
     configurations = entities.alias("configurations")
     subjects = entities.alias("subjects")
     t = scheduled_targets.c
-    return (
+    statement = (
         select(scheduled_targets, configurations.c.data.label("configuration"), subjects.c.data)
         .join(
             configurations,
@@ -148,14 +150,20 @@ def due_query(*, now: datetime, not_before: datetime, limit: int) -> Select[Any]
         .order_by(t.due_at)
         .limit(limit)
     )
+    return statement if seq is None else statement.where(t.seq == seq)
 
 
 async def claim_due(
-    conn: AsyncConnection, *, now: datetime, not_before: datetime, limit: int
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    not_before: datetime,
+    limit: int,
+    seq: int | None = None,
 ) -> list[DueTarget]:
-    """The due targets, locked against other schedulers (PostgreSQL skips rows another
-    scheduler holds; SQLite has one writer at a time)."""
-    statement = due_query(now=now, not_before=not_before, limit=limit)
+    """The due targets (or the one at `seq`, if due), locked against other schedulers
+    (PostgreSQL skips rows another scheduler holds; SQLite has one writer at a time)."""
+    statement = due_query(now=now, not_before=not_before, limit=limit, seq=seq)
     if conn.dialect.name == "postgresql":
         statement = statement.with_for_update(of=scheduled_targets, skip_locked=True)
     return [
@@ -174,6 +182,15 @@ async def claim_due(
 async def mark_fired(conn: AsyncConnection, seqs: Sequence[int], at: datetime) -> None:
     await conn.execute(
         update(scheduled_targets).where(scheduled_targets.c.seq.in_(seqs)).values(fired_at=at)
+    )
+
+
+async def fire_again(conn: AsyncConnection, org_id: str, seq: int) -> None:
+    """Put a set-aside target back: it fires on the scheduler's next pass if still due."""
+    await conn.execute(
+        update(scheduled_targets)
+        .where((scheduled_targets.c.org_id == org_id) & (scheduled_targets.c.seq == seq))
+        .values(fired_at=None)
     )
 
 

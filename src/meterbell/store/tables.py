@@ -100,7 +100,9 @@ events = Table(
     Column("notification_id", String(36), nullable=True),
     Column("notification_code", String(80), nullable=True),
     Column("m3ter_event", Json, nullable=False),
+    # A person's (or a client's) "handled" mark; the dispatcher's own bookkeeping is below.
     Column("dt_actioned", Timestamp, nullable=True),
+    Column("dispatched_at", Timestamp, nullable=True),
     Index("ix_events_org_seq", "org_id", "seq"),
     Index("ix_events_org_name_seq", "org_id", "event_name", "seq"),
     Index("ix_events_org_resource", "org_id", "resource_id"),
@@ -110,8 +112,8 @@ events = Table(
     Index(
         "ix_events_undispatched",
         "seq",
-        sqlite_where=text("dt_actioned IS NULL"),
-        postgresql_where=text("dt_actioned IS NULL"),
+        sqlite_where=text("dispatched_at IS NULL"),
+        postgresql_where=text("dispatched_at IS NULL"),
     ),
 )
 
@@ -330,5 +332,36 @@ alerts = Table(
         unique=True,
         sqlite_where=OPEN_ALERT,
         postgresql_where=OPEN_ALERT,
+    ),
+)
+
+# Work that failed inside meterbell (workers/isolation.py): one open row per failing item counts
+# its failures; once set aside, the row is the dead letter people see and replay.
+OPEN_DEAD_LETTER = text("dt_replayed IS NULL")
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("org_id", String(36), nullable=True),  # NULL: work of no one organization
+    Column("worker", String(40), nullable=False),
+    Column("item_id", String(200), nullable=False),
+    Column("error", Text, nullable=False),
+    # What replaying needs that the worker's own tables no longer hold (a submission's body).
+    Column("payload", Text, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("dt_created", Timestamp, nullable=False),
+    Column("dt_last_failed", Timestamp, nullable=False),
+    Column("dt_set_aside", Timestamp, nullable=True),
+    Column("dt_replayed", Timestamp, nullable=True),
+    Column("replayed_by", String(64), nullable=True),
+    Index("ix_dead_letters_org_seq", "org_id", "seq"),
+    Index(
+        "uq_dead_letters_open_item",
+        "worker",
+        "item_id",
+        unique=True,
+        sqlite_where=OPEN_DEAD_LETTER,
+        postgresql_where=OPEN_DEAD_LETTER,
     ),
 )

@@ -10,6 +10,11 @@ events, one transaction per batch, by one writer task.
 While this worker holds a run (queued here, in flight, or its result not yet recorded) it
 renews the run's lease, so a run held by a live worker is never claimed and sent again however
 slow its receiver; only a dead worker's runs are taken over when their leases expire.
+
+A run whose delivery raises inside meterbell (not a failed request) counts an attempt and ends
+ERROR after MB_MAX_ITEM_FAILURES of them, and a run whose result the store refuses ends ERROR
+at once: either is set aside with a dead letter (workers/isolation.py). Replaying it sends the
+same run again.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.alerts import AlertType, Occurrence, integration_disabled, perform_error
 from meterbell.domain.clock import isoformat, utcnow
+from meterbell.domain.deadletters import Worker, WorkItem, error_summary
 from meterbell.domain.documents import SYSTEM_ACTOR, DocumentKind
 from meterbell.domain.integrations import (
     DISABLED_ERROR,
@@ -60,6 +66,7 @@ from meterbell.store.db import Database
 from meterbell.store.events import EventRow
 from meterbell.store.runs import RunRow
 from meterbell.store.wakeups import Wakeup
+from meterbell.workers.isolation import MAX_ITEM_FAILURES, Isolation
 
 log = structlog.get_logger(__name__)
 
@@ -67,9 +74,6 @@ RESPONSE_BODY_LIMIT = 20_000
 CLAIM_BATCH = 200
 QUEUE_PER_DESTINATION = 256
 RESULT_BATCH = 500
-# A delivery that raises inside meterbell (not a failed request) counts as an attempt; the run
-# ends ERROR after this many attempts at most, however many the retry policy allows.
-CRASHED_ATTEMPTS_LIMIT = 3
 # Renew leases this many times per lease period, so one or two late renewals (a busy store)
 # do not let a lease lapse.
 RENEWALS_PER_LEASE = 3
@@ -92,6 +96,9 @@ class DeliveryLimits:
     destination_concurrency: int
     lease: timedelta
     allow_private: bool
+    # A delivery that raises inside meterbell counts as an attempt; the run ends ERROR after
+    # this many such attempts at most, however many the retry policy allows.
+    max_item_failures: int = MAX_ITEM_FAILURES
 
 
 @dataclass
@@ -101,6 +108,7 @@ class Result:
     step: NextStep
     outcome: AttemptOutcome | None = None
     attempt_log: dict[str, Any] | None = None
+    crash: str | None = None  # what raised inside meterbell, with where
 
 
 class PublicOnlyResolver(AbstractResolver):
@@ -147,6 +155,7 @@ class Deliverer:
         self.box = box
         self.limits = limits
         self.now = now
+        self.isolation = Isolation(db, max_failures=limits.max_item_failures, now=now)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease = limits.lease
         self.claim_wake = db.wakeups[Wakeup.RUNS_DUE]
@@ -234,8 +243,24 @@ class Deliverer:
             )
             targets = await _targets_for(conn, runs) if runs else {}
         for run in runs:
-            self._enqueue(run, targets.get(run.config_id))
+            target = targets.get(run.config_id)
+            if isinstance(target, Exception):
+                self._hold_crashed(run, target)
+            else:
+                self._enqueue(run, target)
         return len(runs) == room
+
+    def _hold_crashed(self, run: RunRow, error: Exception) -> None:
+        """A run whose target could not even be read: its failed attempt goes to the writer."""
+        log.error(
+            "reading a run's destination failed",
+            org_id=run.org_id,
+            run_id=run.id,
+            exc_info=error,
+        )
+        self._holding[run.id] = run
+        self._results.append(self._crashed(run, None, error))
+        self._results_ready.set()
 
     def _enqueue(self, run: RunRow, target: DeliveryTarget | None) -> None:
         self._holding[run.id] = run
@@ -264,7 +289,7 @@ class Deliverer:
         try:
             result = await self._attempt(run, target)
         except Exception as exc:
-            log.exception("delivery failed inside meterbell", run_id=run.id)
+            log.exception("delivery failed inside meterbell", org_id=run.org_id, run_id=run.id)
             result = self._crashed(run, target, exc)
         finally:
             self._active[run.destination_id] -= 1
@@ -274,12 +299,12 @@ class Deliverer:
 
     def _crashed(self, run: RunRow, target: DeliveryTarget | None, exc: Exception) -> Result:
         """A failed attempt for a delivery that raised: retried like a failed request, but
-        for CRASHED_ATTEMPTS_LIMIT attempts at most, so a run that always raises (say, a
-        secret sealed with another key) ends ERROR instead of coming back for ever."""
+        for `max_item_failures` attempts at most, so a run that always raises (say, a
+        secret sealed with another key) ends ERROR, set aside, instead of coming back for ever."""
         reason = f"meterbell could not deliver the run: {str(exc) or type(exc).__name__}"
         outcome = AttemptOutcome(False, None, reason)
         policy = self.limits.policy
-        policy = RetryPolicy(min(policy.attempts, CRASHED_ATTEMPTS_LIMIT), policy.backoff_s)
+        policy = RetryPolicy(min(policy.attempts, self.limits.max_item_failures), policy.backoff_s)
         step = next_step(outcome, run.attempts + 1, policy, self.now())
         attempt_log = {
             "attempt": run.attempts + 1,
@@ -291,7 +316,7 @@ class Deliverer:
             "durationMs": 0,
             "error": reason,
         }
-        return Result(run, target, step, outcome, attempt_log)
+        return Result(run, target, step, outcome, attempt_log, error_summary(exc))
 
     async def _attempt(self, run: RunRow, target: DeliveryTarget | None) -> Result:
         if target is None:
@@ -417,9 +442,11 @@ class Deliverer:
     async def _settled_unrecorded(self, result: Result) -> bool:
         try:
             async with self.db.write() as conn:
+                now = self.now()
                 await run_store.settle_without_attempt(
-                    conn, result.run, status=RunStatus.ERROR, error=UNRECORDABLE, at=self.now()
+                    conn, result.run, status=RunStatus.ERROR, error=UNRECORDABLE, at=now
                 )
+                await self._set_aside(conn, result.run, UNRECORDABLE, now)
         except Exception:
             log.exception("settling an unrecordable delivery result failed", run_id=result.run.id)
             return False
@@ -468,6 +495,8 @@ class Deliverer:
                 delivered[result.run.config_id] = result.run.id
             elif result.step.status == RunStatus.ERROR:
                 raised.extend(await self._failed_run(conn, result, now))
+                if result.crash is not None:
+                    await self._set_aside(conn, result.run, result.crash, now)
         recovered = await run_store.reset_failures(conn, delivered)
         await event_store.insert_events(conn, [event for event, _ in raised])
         await alerts.raise_alerts(conn, [alert for _, alert in raised], now)
@@ -498,6 +527,13 @@ class Deliverer:
             )
         return raised
 
+    async def _set_aside(
+        self, conn: AsyncConnection, run: RunRow, error: str, now: datetime
+    ) -> None:
+        """A run that ended ERROR through failures inside meterbell: its dead letter."""
+        item = WorkItem(Worker.DELIVERER, run.org_id, run.id)
+        await self.isolation.set_aside_now(conn, item, error, run.attempts + 1, now)
+
     def _error_event(
         self,
         name: str,
@@ -526,8 +562,11 @@ class Deliverer:
         )
 
 
-async def _targets_for(conn: AsyncConnection, runs: list[RunRow]) -> dict[str, DeliveryTarget]:
-    """Current delivery targets of claimed runs, by integration configuration id."""
+async def _targets_for(
+    conn: AsyncConnection, runs: list[RunRow]
+) -> dict[str, DeliveryTarget | Exception]:
+    """Current delivery targets of claimed runs, by integration configuration id; for a
+    configuration whose target cannot be read, the error."""
     configs = await document_store.documents_by_id(
         conn, DocumentKind.INTEGRATION, {(run.org_id, run.config_id) for run in runs}
     )
@@ -540,11 +579,14 @@ async def _targets_for(conn: AsyncConnection, runs: list[RunRow]) -> dict[str, D
             if run.config_id in configs
         },
     )
-    return {
-        config_id: delivery_target(config, webhooks[config["destinationId"]])
-        for config_id, config in configs.items()
-        if config.get("destinationId") in webhooks
-    }
+    targets: dict[str, DeliveryTarget | Exception] = {}
+    for config_id, config in configs.items():
+        if config.get("destinationId") in webhooks:
+            try:
+                targets[config_id] = delivery_target(config, webhooks[config["destinationId"]])
+            except Exception as exc:
+                targets[config_id] = exc
+    return targets
 
 
 async def _resolve_perform_errors(

@@ -3,8 +3,13 @@
 It takes undispatched events oldest first, evaluates every active rule of each event's type
 exactly once, and in the same transaction records a Notification event per firing, one
 integration run per integration configuration of the rule, any evaluation errors, and marks
-the events actioned. Runs it can deliver at once are handed straight to the in-process
+the events dispatched. Runs it can deliver at once are handed straight to the in-process
 deliverer (already leased to it), so a firing reaches the receiver without another claim.
+
+A rule that fails on an event (its calculation raises, or its firing cannot be recorded) is
+recorded as that rule's evaluation error; the event's other rules still run. A batch that
+raises anyway is dispatched again one event at a time (workers/isolation.py): an event that
+keeps failing is set aside (marked dispatched, with a dead letter), never holding back others.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from meterbell.domain.alerts import Occurrence, evaluation_error, is_evaluation_alert_change
 from meterbell.domain.calc import Calculation, compile_calculation
 from meterbell.domain.clock import isoformat, utcnow
+from meterbell.domain.deadletters import Worker, WorkItem
 from meterbell.domain.documents import DocumentKind
 from meterbell.domain.integrations import (
     NOTIFICATION_ENTITY,
@@ -43,6 +49,7 @@ from meterbell.store import runs as run_store
 from meterbell.store.db import Database
 from meterbell.store.events import EventRow
 from meterbell.store.runs import RunRow
+from meterbell.workers.isolation import Isolation
 
 log = structlog.get_logger(__name__)
 
@@ -142,30 +149,46 @@ class Dispatcher:
         batch_size: int = BATCH_SIZE,
         now: Callable[[], datetime] = utcnow,
         receiver: RunReceiver | None = None,
+        isolation: Isolation | None = None,
     ) -> None:
         self.db = db
         self.batch_size = batch_size
         self.now = now
         self.receiver = receiver
+        self.isolation = isolation or Isolation(db, now=now)
         self._compiled: dict[tuple[str, int], Calculation] = {}
         self._rules = RulesCache()
 
     async def step(self) -> bool:
         """Dispatch one batch; True when the batch was full (more may be waiting)."""
+        return await self.isolation.step(self._dispatch_batch, self._dispatch_alone, _set_aside)
+
+    async def _dispatch_batch(self, taken: list[WorkItem]) -> bool:
+        return await self._dispatch(taken, limit=self.batch_size) == self.batch_size
+
+    async def _dispatch_alone(self, item: WorkItem) -> None:
+        await self._dispatch([], limit=1, event_id=item.item_id)
+
+    async def _dispatch(
+        self, taken: list[WorkItem], *, limit: int, event_id: str | None = None
+    ) -> int:
+        """Dispatch the oldest undispatched events (or the one with `event_id`); how many there
+        were."""
         now = self.now()
         async with self.db.write() as conn:
-            batch = await event_store.undispatched_events(conn, self.batch_size)
+            batch = await event_store.undispatched_events(conn, limit, event_id=event_id)
+            taken.extend(WorkItem(Worker.DISPATCHER, e.org_id, e.id) for e in batch)
             if not batch:
-                return False
+                return 0
             rules = await self._rules.rules_of(conn, {event.org_id for event in batch})
             firings = self._fire(batch, rules, now)
             await event_store.insert_events(conn, firings.notifications)
             await run_store.insert_runs(conn, [run for run, _ in firings.runs])
             await event_store.insert_rule_errors(conn, firings.rule_errors)
             await alerts.raise_alerts(conn, _rule_error_alerts(batch, firings.rule_errors), now)
-            await event_store.mark_actioned(conn, [event.seq for event in batch], now)
+            await event_store.mark_dispatched(conn, [event.seq for event in batch], now)
         self._hand_over(firings)
-        return len(batch) == self.batch_size
+        return len(batch)
 
     def _hand_over(self, firings: Firings) -> None:
         leased = [
@@ -198,13 +221,11 @@ class Dispatcher:
             matching = org_rules.by_event.get(event.event_name, ())
             context = rule_context(event.m3ter_event) if matching else {}
             for rule in matching:
-                try:
-                    fired = self._fires(rule, context)
-                except Exception as exc:  # a rule must never stop the dispatcher
+                try:  # one rule's failure never stops the event's other rules
+                    if self._fires(rule, context):
+                        self._record_firing(firings, event, rule, org_rules, now)
+                except Exception as exc:
                     firings.rule_errors.append(_rule_error(event, rule, exc, now))
-                    continue
-                if fired:
-                    self._record_firing(firings, event, rule, org_rules, now)
         return firings
 
     def _record_firing(
@@ -216,11 +237,13 @@ class Dispatcher:
         now: datetime,
     ) -> None:
         notification = _notification_event(event, rule, now)
-        firings.notifications.append(notification)
         body = orjson.dumps(notification.to_public()).decode()
+        runs = []
         for config, webhook in rules.targets.get(rule["id"], ()):
             target = delivery_target(config, webhook) if webhook else None
-            firings.runs.append((self._new_run(event, rule, config, target, body, now), target))
+            runs.append((self._new_run(event, rule, config, target, body, now), target))
+        firings.notifications.append(notification)
+        firings.runs.extend(runs)
 
     def _new_run(
         self,
@@ -277,14 +300,20 @@ def _notification_event(event: EventRow, rule: Mapping[str, Any], now: datetime)
         account_id=event.account_id,
         notification_id=str(rule["id"]),
         notification_code=str(rule["code"]),
-        dt_actioned=now,
+        dispatched_at=now,
     )
 
 
 def _rule_error(
     event: EventRow, rule: Mapping[str, Any], error: Exception, now: datetime
 ) -> dict[str, Any]:
-    log.warning("rule evaluation failed", rule=rule["id"], event_id=event.id, error=str(error))
+    log.warning(
+        "rule evaluation failed",
+        org_id=event.org_id,
+        rule_id=rule["id"],
+        event_id=event.id,
+        error=str(error),
+    )
     return {
         "org_id": event.org_id,
         "rule_id": str(rule["id"]),
@@ -312,3 +341,12 @@ def _rule_error_alerts(
                 )
             )
     return occurrences
+
+
+async def _set_aside(
+    conn: AsyncConnection, item: WorkItem, reason: str, now: datetime
+) -> str | None:
+    """An event that keeps failing is marked dispatched: no rule fires on it until replayed."""
+    assert item.org_id is not None
+    await event_store.set_dispatched(conn, item.org_id, item.item_id, now)
+    return None

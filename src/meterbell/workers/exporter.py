@@ -9,6 +9,11 @@ none), and records the outcome. A failed job raises a `dataexport.job.failure` e
 A job whose worker died is taken up again when its lease expires, at most MAX_JOB_ATTEMPTS
 times. Claims are exclusive (SKIP LOCKED on PostgreSQL), so with several workers each due
 run becomes one job and each job runs once at a time.
+
+A schedule or a job whose handling raises inside meterbell never holds back the others
+(workers/isolation.py): a batch of schedules that raises is taken again one at a time, a job
+that raises is handed back at once; either is set aside after repeated failures (a schedule
+stops running, a job ends FAILED), with a dead letter.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.alerts import AlertType, export_failure
 from meterbell.domain.clock import as_utc, utcnow
+from meterbell.domain.deadletters import Worker, WorkItem
 from meterbell.domain.documents import DocumentKind
 from meterbell.domain.exports.jobs import (
     JOB_FAILURE,
@@ -50,6 +57,7 @@ from meterbell.store.export_storage import ExportStorage, ExportStorageError
 from meterbell.store.exports import JobRow
 from meterbell.store.wakeups import Wakeup
 from meterbell.workers.export_writer import WrittenFile, write_job_files
+from meterbell.workers.isolation import Isolation
 
 log = structlog.get_logger(__name__)
 SCHEDULE_BATCH = 50
@@ -74,12 +82,14 @@ class Exporter:
         *,
         lease: timedelta = LEASE,
         now: Callable[[], datetime] = utcnow,
+        isolation: Isolation | None = None,
     ) -> None:
         self.db = db
         self.storage = storage
         self.exports_dir = exports_dir
         self.lease = lease
         self.now = now
+        self.isolation = isolation or Isolation(db, now=now)
         self.owner = f"exporter-{uuid.uuid4()}"
         self.jobs_queued = db.wakeups[Wakeup.EXPORTS_QUEUED]
 
@@ -87,9 +97,27 @@ class Exporter:
 
     async def schedule_step(self) -> bool:
         """Queue a job for each due schedule; True when the batch was full."""
+        full = await self.isolation.step(
+            self._schedule_batch, self._schedule_alone, _set_schedule_aside
+        )
+        self._remove_stale_files(self.now())
+        return full
+
+    async def _schedule_batch(self, taken: list[WorkItem]) -> bool:
+        return await self._queue_due_jobs(taken, limit=SCHEDULE_BATCH) == SCHEDULE_BATCH
+
+    async def _schedule_alone(self, item: WorkItem) -> None:
+        await self._queue_due_jobs([], limit=1, schedule_id=item.item_id)
+
+    async def _queue_due_jobs(
+        self, taken: list[WorkItem], *, limit: int, schedule_id: str | None = None
+    ) -> int:
+        """A job for each due schedule (or for the one with `schedule_id`, if due); how many
+        schedules were due."""
         now = self.now()
         async with self.db.write() as conn:
-            due = await export_store.claim_due_schedules(conn, now, SCHEDULE_BATCH)
+            due = await export_store.claim_due_schedules(conn, now, limit, schedule_id)
+            taken.extend(WorkItem(Worker.EXPORT_SCHEDULER, d.org_id, d.schedule_id) for d in due)
             for item in due:
                 schedule = await document_store.get_entity(
                     conn, item.org_id, DocumentKind.EXPORT_SCHEDULE, item.schedule_id
@@ -108,8 +136,7 @@ class Exporter:
                 )
                 following = next_run(str(schedule["cronExpression"]), now)
                 await export_store.set_next_run(conn, item.org_id, item.schedule_id, following)
-        self._remove_stale_files(now)
-        return len(due) == SCHEDULE_BATCH
+        return len(due)
 
     def _remove_stale_files(self, now: datetime) -> None:
         """Files kept for download, and work folders of jobs that died, after 24 hours."""
@@ -131,6 +158,17 @@ class Exporter:
             )
         if job is None:
             return False
+        item = WorkItem(Worker.EXPORTER, job.org_id, job.id)
+        if not await self.isolation.attempt(item, lambda _: self._run_job(job), _set_job_aside):
+            await self._hand_back(job)
+        return True
+
+    async def _hand_back(self, job: JobRow) -> None:
+        """A job whose handling raised, not set aside: due again at once."""
+        async with self.db.write() as conn:
+            await export_store.requeue_job(conn, job.org_id, job.id, self.now(), job.lease_owner)
+
+    async def _run_job(self, job: JobRow) -> None:
         if job.attempts > MAX_JOB_ATTEMPTS:
             await self._fail(
                 job,
@@ -139,7 +177,7 @@ class Exporter:
                     "each time before it finished"
                 ),
             )
-            return True
+            return
         heartbeat = asyncio.create_task(self._keep_lease(job))
         try:
             destinations = await self._destinations(job)
@@ -155,7 +193,6 @@ class Exporter:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-        return True
 
     async def _keep_lease(self, job: JobRow) -> None:
         while True:
@@ -287,3 +324,20 @@ class Exporter:
         """Hand running jobs back (due at once) so another worker need not wait for leases."""
         async with self.db.write() as conn:
             await export_store.release_jobs(conn, self.owner, self.now())
+
+
+async def _set_schedule_aside(
+    conn: AsyncConnection, item: WorkItem, reason: str, now: datetime
+) -> str | None:
+    """A schedule that keeps failing stops running (no next run) until replayed."""
+    await export_store.forget_schedule(conn, item.item_id)
+    return None
+
+
+async def _set_job_aside(
+    conn: AsyncConnection, item: WorkItem, reason: str, now: datetime
+) -> str | None:
+    assert item.org_id is not None
+    error = f"meterbell could not run the export and set it aside: {reason.splitlines()[0]}"
+    await export_store.set_job_aside(conn, item.org_id, item.item_id, error, now)
+    return None

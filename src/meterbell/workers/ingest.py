@@ -7,11 +7,17 @@ in one transaction per batch checks each measurement against its meter (`Undefin
 (`CalculationError`: stored without the failed field), stores the valid measurements, and
 raises an `ingest.validation.failure` event per failure. Meter plans (derived calculations
 compiled) are cached per meter version.
+
+A batch that fails rolls back whole; its submissions are then validated one at a time
+(workers/isolation.py), and one that keeps failing alone is set aside: taken out of the inbox,
+its measurements recorded as `UnexpectedError` failures, and its body kept in its dead letter
+for a replay.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,12 +25,12 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.alerts import Occurrence, ingest_failure
 from meterbell.domain.catalog import EntitySpec, entity_by_name
 from meterbell.domain.clock import utcnow
+from meterbell.domain.deadletters import Worker, WorkItem
 from meterbell.domain.documents import SYSTEM_ACTOR, DocumentKind
 from meterbell.domain.measurements import (
     CALCULATION_ERROR,
@@ -54,11 +60,15 @@ from meterbell.store import events as event_store
 from meterbell.store import ingest as ingest_store
 from meterbell.store.db import Database
 from meterbell.store.events import EventRow
+from meterbell.workers.isolation import Isolation
 
 log = structlog.get_logger(__name__)
 
 BATCH_SIZE = 2000
 PLAN_CACHE_ORGS = 10_000
+
+# Takes submissions out of the inbox, in the caller's transaction.
+Claim = Callable[[AsyncConnection], Awaitable[list[ingest_store.Submission]]]
 
 # Creates an entity inside the caller's transaction, with its event, as an API create does
 # (services.entities.create_in, handed down by whoever starts the workers).
@@ -108,48 +118,40 @@ class IngestValidator:
         *,
         batch_size: int = BATCH_SIZE,
         now: Callable[[], datetime] = utcnow,
+        isolation: Isolation | None = None,
     ) -> None:
         self.db = db
         self.create_entity = create_entity
         self.batch_size = batch_size
         self.now = now
+        self.isolation = isolation or Isolation(db, now=now)
         self._plans: dict[str, dict[str, MeterPlan]] = {}
         self._account_spec = entity_by_name("account")
-        self._last_taken = 0  # submissions the last batch took
-        self._one_at_a_time = 0  # submissions still to take alone, after a failed batch
 
     async def step(self) -> bool:
-        """Validate one batch; True when there was one (more may be waiting).
-
-        A batch that fails for a reason other than the database's rolls back whole, so one
-        submission the validator cannot handle would stop the inbox for good. After such a
-        failure, the submissions of that batch are taken one at a time, and one that fails
-        alone is set aside (`_set_aside`): its measurements become failures, not lost.
-        """
-        alone = self._one_at_a_time > 0
-        try:
-            taken = await self._validate_batch(1 if alone else self.batch_size)
-        except DBAPIError:
-            raise  # the store's trouble, not the submissions': retried as they are
-        except Exception as exc:
-            if not alone:
-                self._one_at_a_time = self._last_taken
-                raise
-            await self._set_aside(exc)
-            taken = 1
-        if alone:
-            self._one_at_a_time -= 1
+        """Validate one batch; True when there was one (more may be waiting)."""
+        busy = await self.isolation.step(
+            self._validate_batch, self._validate_alone, self._set_aside
+        )
         await asyncio.sleep(0)  # let the dispatcher, the deliverer and requests have a turn
-        return taken > 0
+        return busy
 
-    async def _validate_batch(self, max_items: int) -> int:
-        """Validate the oldest submissions, up to `max_items` measurements (at least one
-        submission), in one transaction; how many submissions there were."""
+    async def _validate_batch(self, taken: list[WorkItem]) -> bool:
+        claim = functools.partial(ingest_store.take_submissions, max_items=self.batch_size)
+        return await self._validate_submissions(claim, taken) > 0
+
+    async def _validate_alone(self, item: WorkItem) -> None:
+        claim = functools.partial(ingest_store.take_submission, seq=int(item.item_id))
+        await self._validate_submissions(claim, [])
+
+    async def _validate_submissions(self, claim: Claim, taken: list[WorkItem]) -> int:
+        """Validate the submissions `claim` takes from the inbox, in one transaction; how many
+        there were."""
         now = self.now()
         outcome = Outcome()
         async with self.db.write() as conn:
-            submissions = await ingest_store.take_submissions(conn, max_items)
-            self._last_taken = len(submissions)
+            submissions = await claim(conn)
+            taken.extend(WorkItem(Worker.INGEST, s.org_id, str(s.seq)) for s in submissions)
             for org_id, entries in _by_org(submissions).items():
                 await self._validate(conn, org_id, entries, now, outcome)
             await ingest_store.insert_measurements(conn, outcome.measurements)
@@ -158,22 +160,21 @@ class IngestValidator:
             await alerts.raise_alerts(conn, outcome.alerts, now)
         return len(submissions)
 
-    async def _set_aside(self, error: Exception) -> None:
-        """Take the oldest submission, which failed alone with `error`, out of the inbox and
-        record each of its measurements as an `UnexpectedError` failure (with its event)."""
-        log.error("ingest submission set aside", exc_info=error)
-        now = self.now()
+    async def _set_aside(
+        self, conn: AsyncConnection, item: WorkItem, error: str, now: datetime
+    ) -> str | None:
+        """Take a submission that keeps failing out of the inbox and record each of its
+        measurements as an `UnexpectedError` failure (with its event); its body, for a replay."""
         outcome = Outcome()
-        reason = unexpected_error_reason(error)
-        async with self.db.write() as conn:
-            for submission in await ingest_store.take_submissions(conn, 1):
-                for item in readable_measurements(submission.body):
-                    self._fail(
-                        submission.org_id, item, Failure(UNEXPECTED_ERROR, reason), now, outcome
-                    )
-            await ingest_store.insert_failures(conn, outcome.failures)
-            await event_store.insert_events(conn, outcome.events)
-            await alerts.raise_alerts(conn, outcome.alerts, now)
+        failure = Failure(UNEXPECTED_ERROR, unexpected_error_reason(error))
+        submissions = await ingest_store.take_submission(conn, seq=int(item.item_id))
+        for submission in submissions:
+            for measurement in readable_measurements(submission.body):
+                self._fail(submission.org_id, measurement, failure, now, outcome)
+        await ingest_store.insert_failures(conn, outcome.failures)
+        await event_store.insert_events(conn, outcome.events)
+        await alerts.raise_alerts(conn, outcome.alerts, now)
+        return submissions[0].body if submissions else None
 
     async def _validate(
         self,

@@ -18,7 +18,9 @@ async def run_forever(name: str, step: Step, *, wake: asyncio.Event | None, idle
     """Call `step` until cancelled. A step returns True when more work may be waiting.
 
     Between idle steps the loop sleeps `idle_s` or until `wake` is set, whichever is first.
-    A failing step is logged and retried after a pause; it never ends the loop.
+    A failing step is logged and retried after a pause; it never ends the loop. Steps handle
+    their own items' failures (workers/isolation.py), so what reaches here is the store's
+    trouble, not an item's: no item waits on this pause.
     """
     while True:
         try:

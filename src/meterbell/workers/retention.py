@@ -1,23 +1,30 @@
 """Retention: events, finished integration runs (with their attempt logs), rule evaluation
-errors, scheduled-event targets, failed measurements and finished export jobs older than the
-retention period are
-deleted, a batch at a time; so are measurement uids older than the 35-day duplicate window."""
+errors, scheduled-event targets, failed measurements, finished export jobs and dead letters that
+stopped mattering, older than the retention period, are deleted, a batch at a time; so are
+measurement uids older than the 35-day duplicate window.
+
+Each kind of record is purged in its own transaction (workers/isolation.py): a purge that
+raises holds back no other, and one that keeps failing is set aside (skipped) until replayed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.clock import utcnow
+from meterbell.domain.deadletters import Worker, WorkItem
 from meterbell.domain.measurements import UID_WINDOW
+from meterbell.store import deadletters as dead_letter_store
 from meterbell.store import events as event_store
 from meterbell.store import exports as export_store
 from meterbell.store import ingest as ingest_store
 from meterbell.store import runs as run_store
 from meterbell.store import scheduled as target_store
 from meterbell.store.db import Database
+from meterbell.workers.isolation import Isolation
 
 log = structlog.get_logger(__name__)
 BATCH_SIZE = 1000
@@ -25,6 +32,19 @@ BATCH_SIZE = 1000
 # retention period, so a fired target forgotten here (and added back by a later write of its
 # entity) stays unfired, even when processes' clocks differ a little.
 TARGET_GRACE = timedelta(days=1)
+
+# Deletes up to `limit` records older than the cutoff; how many went.
+Purge = Callable[[AsyncConnection, datetime, int], Awaitable[int]]
+PURGES: dict[str, Purge] = {
+    "events": event_store.delete_events_before,
+    "runs": run_store.delete_runs_before,
+    "rule_errors": event_store.delete_rule_errors_before,
+    "failed_measurements": ingest_store.delete_failures_before,
+    "export_jobs": export_store.delete_jobs_before,
+    "dead_letters": dead_letter_store.delete_dead_letters_before,
+    "scheduled_targets": target_store.delete_targets_due_before,
+    "measurement_uids": ingest_store.delete_uids_before,
+}
 
 
 class Retention:
@@ -35,35 +55,47 @@ class Retention:
         retention_days: int,
         batch_size: int = BATCH_SIZE,
         now: Callable[[], datetime] = utcnow,
+        isolation: Isolation | None = None,
+        purges: dict[str, Purge] = PURGES,
     ) -> None:
         self.db = db
         self.retention = timedelta(days=retention_days)
         self.batch_size = batch_size
         self.now = now
+        self.isolation = isolation or Isolation(db, now=now)
+        self.purges = purges
+
+    def _cutoff(self, name: str) -> datetime:
+        now = self.now()
+        if name == "measurement_uids":
+            return now - UID_WINDOW
+        if name == "scheduled_targets":
+            return now - self.retention - TARGET_GRACE
+        return now - self.retention
 
     async def step(self) -> bool:
-        cutoff = self.now() - self.retention
-        async with self.db.write() as conn:
-            events = await event_store.delete_events_before(conn, cutoff, self.batch_size)
-            runs = await run_store.delete_runs_before(conn, cutoff, self.batch_size)
-            errors = await event_store.delete_rule_errors_before(conn, cutoff, self.batch_size)
-            targets = await target_store.delete_targets_due_before(
-                conn, cutoff - TARGET_GRACE, self.batch_size
-            )
-            failures = await ingest_store.delete_failures_before(conn, cutoff, self.batch_size)
-            uids = await ingest_store.delete_uids_before(
-                conn, self.now() - UID_WINDOW, self.batch_size
-            )
-            jobs = await export_store.delete_jobs_before(conn, cutoff, self.batch_size)
-        if events or runs or errors or targets or failures or uids or jobs:
-            log.info(
-                "expired records deleted",
-                events=events,
-                runs=runs,
-                rule_errors=errors,
-                scheduled_targets=targets,
-                failed_measurements=failures,
-                measurement_uids=uids,
-                export_jobs=jobs,
-            )
-        return self.batch_size in (events, runs, errors, targets, failures, uids, jobs)
+        async with self.db.read() as conn:
+            skipped = await dead_letter_store.set_aside_items(conn, Worker.RETENTION)
+        deleted: dict[str, int] = {}
+        for name in [name for name in self.purges if name not in skipped]:
+            item = WorkItem(Worker.RETENTION, None, name)
+            await self.isolation.attempt(item, self._purge_into(deleted), _set_aside)
+        if any(deleted.values()):
+            log.info("expired records deleted", **deleted)
+        return self.batch_size in deleted.values()
+
+    def _purge_into(self, deleted: dict[str, int]) -> Callable[[WorkItem], Awaitable[None]]:
+        async def purge(item: WorkItem) -> None:
+            async with self.db.write() as conn:
+                deleted[item.item_id] = await self.purges[item.item_id](
+                    conn, self._cutoff(item.item_id), self.batch_size
+                )
+
+        return purge
+
+
+async def _set_aside(
+    conn: AsyncConnection, item: WorkItem, reason: str, now: datetime
+) -> str | None:
+    """A purge that keeps failing is skipped while its dead letter is not replayed."""
+    return None

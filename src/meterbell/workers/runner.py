@@ -17,6 +17,7 @@ from meterbell.workers.deliverer import Deliverer, DeliveryLimits
 from meterbell.workers.dispatcher import Dispatcher
 from meterbell.workers.exporter import Exporter
 from meterbell.workers.ingest import CreateEntity, IngestValidator
+from meterbell.workers.isolation import Isolation
 from meterbell.workers.loop import run_forever
 from meterbell.workers.retention import Retention
 from meterbell.workers.scheduler import Scheduler
@@ -31,6 +32,7 @@ def delivery_limits(settings: Settings) -> DeliveryLimits:
         destination_concurrency=settings.destination_concurrency,
         lease=timedelta(seconds=settings.delivery_lease_s),
         allow_private=settings.webhook_allow_private,
+        max_item_failures=settings.max_item_failures,
     )
 
 
@@ -62,12 +64,21 @@ class Workers:
             SecretBox(settings.resolved_secret_key, settings.old_secret_key_list),
             delivery_limits(settings),
         )
-        self.dispatcher = Dispatcher(db, receiver=self.deliverer)
-        self.scheduler = Scheduler(db, retention_days=settings.event_retention_days)
+        isolation = Isolation(db, max_failures=settings.max_item_failures)
+        self.dispatcher = Dispatcher(db, receiver=self.deliverer, isolation=isolation)
+        self.scheduler = Scheduler(
+            db, retention_days=settings.event_retention_days, isolation=isolation
+        )
         self.measurements_received = db.wakeups[Wakeup.MEASUREMENTS_RECEIVED]
-        self.ingest = IngestValidator(db, create_entity, batch_size=settings.ingest_batch_size)
-        self.retention = Retention(db, retention_days=settings.event_retention_days)
-        self.exporter = Exporter(db, storage or ExportStorage(settings), settings.exports_dir)
+        self.ingest = IngestValidator(
+            db, create_entity, batch_size=settings.ingest_batch_size, isolation=isolation
+        )
+        self.retention = Retention(
+            db, retention_days=settings.event_retention_days, isolation=isolation
+        )
+        self.exporter = Exporter(
+            db, storage or ExportStorage(settings), settings.exports_dir, isolation=isolation
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     def _loop(

@@ -17,6 +17,7 @@ from meterbell.store.db import Database
 from meterbell.workers.dispatcher import Dispatcher
 from tests.conftest import OrgApi
 from tests.factories import entity_path, minimal_body
+from tests.integration.api.test_deadletters import set_aside_event
 
 PATH_PARAM = re.compile(r"\{(\w+)\}")
 
@@ -119,6 +120,7 @@ async def populate(api: OrgApi, db: Database) -> Victim:
         "export schedule": schedule.json()["id"],
         "export job": export_jobs[0]["id"],
         "alert": await raised_alert(api, db),
+        "dead letter": await set_aside_event(api, db),
     }
     return victim
 
@@ -156,6 +158,8 @@ def fill(path: str, org_id: str, victim: Victim) -> str:
         if "/integrationruns/" in path
         else "scheduled"
         if "/scheduledevents/" in path
+        else "dead letter"
+        if "/deadletters/" in path
         else "event"
     )
     values = {

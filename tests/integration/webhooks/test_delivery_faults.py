@@ -13,7 +13,8 @@ from meterbell.domain.integrations import SEALED_SECRET
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.store import documents as document_store
 from meterbell.store.db import Database
-from meterbell.workers.deliverer import CRASHED_ATTEMPTS_LIMIT, UNRECORDABLE
+from meterbell.workers.deliverer import UNRECORDABLE
+from meterbell.workers.isolation import MAX_ITEM_FAILURES
 from tests.conftest import OrgApi, new_org_api
 from tests.integration.webhooks.conftest import new_commitment, spend, wire
 from tests.integration.webhooks.test_delivery import events_named, poll, settled_runs
@@ -54,7 +55,7 @@ async def test_a_run_whose_delivery_raises_ends_error_and_holds_back_no_other(
         assert run["status"] == "COMPLETE"
     (run,) = await settled_runs(live, poisoned, 1)
     assert run["status"] == "ERROR"
-    assert run["attempts"] == CRASHED_ATTEMPTS_LIMIT
+    assert run["attempts"] == MAX_ITEM_FAILURES
     assert "cannot be decrypted" in run["error"]
     assert receiver.at("/sealed-elsewhere") == []
     errors = await poll(lambda: events_named(live, "integration.perform.error"))

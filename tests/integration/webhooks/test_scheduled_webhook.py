@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func, select
+
 from meterbell.store.db import Database
+from meterbell.store.tables import events
 from meterbell.webhooks import verify
 from meterbell.workers.scheduler import Scheduler
 from tests.conftest import OrgApi
@@ -16,10 +19,15 @@ from tests.receiver import Receiver
 from tests.scheduling import END_DATE_EVENT, at, new_bill, new_configuration, scheduled_events
 
 
-async def all_dispatched(api: OrgApi, count: int) -> list[dict[str, Any]] | None:
-    events = await scheduled_events(api)
-    done = len(events) == count and all(e["dtActioned"] for e in events)
-    return events if done else None
+async def all_dispatched(api: OrgApi, db: Database, count: int) -> list[dict[str, Any]] | None:
+    found = await scheduled_events(api)
+    async with db.read() as conn:
+        dispatched = await conn.scalar(
+            select(func.count())
+            .select_from(events)
+            .where(events.c.id.in_([e["id"] for e in found]) & events.c.dispatched_at.is_not(None))
+        )
+    return found if len(found) == count == dispatched else None
 
 
 async def test_rule_on_a_scheduled_event_fires_a_webhook_when_the_bill_is_due(
@@ -49,7 +57,7 @@ async def test_rule_on_a_scheduled_event_fires_a_webhook_when_the_bill_is_due(
     assert payload["eventName"] == END_DATE_EVENT
     assert payload["m3terEvent"]["eventData"]["newDto"] == {**big, "orgId": live.org_id}
     assert payload["m3terEvent"]["notification"]["id"] == wiring.rule["id"]
-    await poll(lambda: all_dispatched(live, 2))
+    await poll(lambda: all_dispatched(live, db, 2))
     assert len(await settled_runs(live, wiring, 1)) == 1
     assert len(receiver.at("/bill-due")) == 1
 

@@ -1,16 +1,17 @@
-"""The dispatcher drains the outbox oldest first and marks events actioned exactly once."""
+"""The dispatcher drains the outbox oldest first and marks events dispatched exactly once."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from meterbell.domain.catalog import entity_by_name
+from meterbell.domain.clock import as_utc
 from meterbell.store import documents as document_store
 from meterbell.store.db import Database
-from meterbell.store.tables import entities
+from meterbell.store.tables import entities, events
 from meterbell.workers.dispatcher import Dispatcher
 from tests.conftest import OrgApi
 from tests.factories import minimal_body
@@ -18,17 +19,26 @@ from tests.factories import minimal_body
 FIXED_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
-async def test_dispatch_marks_every_event_actioned(api: OrgApi, db: Database) -> None:
+async def test_dispatch_marks_every_event_dispatched_not_actioned(
+    api: OrgApi, db: Database
+) -> None:
     for _ in range(5):
         await api.post("products", minimal_body(entity_by_name("product")))
     dispatcher = Dispatcher(db, batch_size=2, now=lambda: FIXED_NOW)
     while await dispatcher.step():
         pass
-    events = (await api.get("events", params={"pageSize": 100})).json()["data"]
-    assert len(events) >= 5
-    assert {e["dtActioned"] for e in events} == {"2026-11-23T12:00:00.000Z"}
-    pending = await api.get("events", params={"includeActioned": "false"})
-    assert pending.json()["data"] == []
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(events.c.dispatched_at, events.c.dt_actioned).where(
+                    events.c.org_id == api.org_id
+                )
+            )
+        ).all()
+    assert len(rows) >= 5
+    assert {(as_utc(dispatched), actioned) for dispatched, actioned in rows} == {(FIXED_NOW, None)}
+    pending = await api.get("events", params={"includeActioned": "false", "pageSize": 100})
+    assert len(pending.json()["data"]) == len(rows)  # no person has handled them
 
 
 PRODUCT_CREATED = "configuration.product.created"

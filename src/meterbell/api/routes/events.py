@@ -37,3 +37,13 @@ async def event_fields(
 @router.get("/{eventId}", summary="Get one event")
 async def get_event(org: CurrentOrg, state: StateDep, eventId: str) -> Response:
     return JSONResponse(await events.get_event(state.db, org.org_id, eventId))
+
+
+@router.post("/{eventId}/action", summary="Mark an event handled (sets dtActioned)")
+async def action_event(org: CurrentOrg, state: StateDep, eventId: str) -> Response:
+    return JSONResponse(await events.set_actioned(state.db, org.org_id, eventId, actioned=True))
+
+
+@router.delete("/{eventId}/action", summary="Clear an event's handled mark")
+async def clear_event_action(org: CurrentOrg, state: StateDep, eventId: str) -> Response:
+    return JSONResponse(await events.set_actioned(state.db, org.org_id, eventId, actioned=False))

@@ -29,6 +29,13 @@ async def get_rule(org: CurrentOrg, state: StateDep, id: str) -> Response:
     return JSONResponse(await notifications.get_rule(state.db, org.org_id, id))
 
 
+@router.get("/configurations/{id}/errors", summary="A rule's recent evaluation errors")
+async def rule_errors(org: CurrentOrg, state: StateDep, id: str, query: QueryLists) -> Response:
+    size = requested_page_size(query, notifications.MAX_PAGE_SIZE)
+    page = await notifications.rule_errors(state.db, org.org_id, id, query, page_size=size)
+    return JSONResponse(page.to_json())
+
+
 @router.put("/configurations/{id}", summary="Update a notification rule")
 async def update_rule(org: CurrentOrg, state: StateDep, id: str, body: JsonBody) -> Response:
     rule = await notifications.update_rule(state.db, org.org_id, id, body, org.actor)
