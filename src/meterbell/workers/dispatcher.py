@@ -35,6 +35,7 @@ from meterbell.domain.notifications import (
     notification_payload,
     rule_context,
 )
+from meterbell.metrics import RULES_FAILED, RULES_FIRED, RULES_NOT_FIRED
 from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store import runs as run_store
@@ -67,6 +68,14 @@ class Firings:
     notifications: list[EventRow] = field(default_factory=list)
     runs: list[tuple[RunRow, DeliveryTarget | None]] = field(default_factory=list)
     rule_errors: list[dict[str, Any]] = field(default_factory=list)
+    evaluations: int = 0
+
+    def count(self) -> None:
+        """Add this batch's rule evaluations to the metrics (once it has committed)."""
+        fired, failed = len(self.notifications), len(self.rule_errors)
+        RULES_FIRED.inc(fired)
+        RULES_FAILED.inc(failed)
+        RULES_NOT_FIRED.inc(self.evaluations - fired - failed)
 
 
 Target = tuple[dict[str, Any], dict[str, Any] | None]  # (integration config, its webhook)
@@ -161,6 +170,7 @@ class Dispatcher:
             await run_store.insert_runs(conn, [run for run, _ in firings.runs])
             await event_store.insert_rule_errors(conn, firings.rule_errors)
             await event_store.mark_actioned(conn, [event.seq for event in batch], now)
+        firings.count()
         self._hand_over(firings)
         return len(batch) == self.batch_size
 
@@ -194,6 +204,7 @@ class Dispatcher:
             org_rules = rules[event.org_id]
             matching = org_rules.by_event.get(event.event_name, ())
             context = rule_context(event.m3ter_event) if matching else {}
+            firings.evaluations += len(matching)
             for rule in matching:
                 try:
                     fired = self._fires(rule, context)
@@ -241,6 +252,7 @@ class Dispatcher:
             body=body,
             dt_created=now,
             next_attempt_at=now,
+            event_time=event.event_time,
         )
         closed = "the webhook destination was deleted" if target is None else target.closed_reason
         if closed is not None:
@@ -281,7 +293,13 @@ def _notification_event(event: EventRow, rule: Mapping[str, Any], now: datetime)
 def _rule_error(
     event: EventRow, rule: Mapping[str, Any], error: Exception, now: datetime
 ) -> dict[str, Any]:
-    log.warning("rule evaluation failed", rule=rule["id"], event=event.id, error=str(error))
+    log.warning(
+        "rule evaluation failed",
+        orgId=event.org_id,
+        eventId=event.id,
+        ruleId=str(rule["id"]),
+        error=str(error),
+    )
     return {
         "org_id": event.org_id,
         "rule_id": str(rule["id"]),
