@@ -54,6 +54,7 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(numeric)
+    logging.captureWarnings(True)  # Python's warnings become log lines too
     structlog.configure(
         processors=[*shared, *rendering],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
