@@ -61,7 +61,7 @@ from meterbell.metrics import (
 from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store import runs as run_store
-from meterbell.store.db import Database
+from meterbell.store.db import Database, after_commit
 from meterbell.store.events import EventRow
 from meterbell.store.runs import RunRow
 from meterbell.store.wakeups import Wakeup
@@ -498,7 +498,8 @@ class Deliverer:
         else:
             return events
         if await _disable_config(conn, run, why, now):
-            log.warning("integration disabled", configId=run.config_id, why=why, **_log_ids(run))
+            ids = {**_log_ids(run), "configId": run.config_id}
+            after_commit(conn, lambda: log.warning("integration disabled", why=why, **ids))
             events.append(self._error_event(DISABLED_ERROR, run, outcome, f"Disabled: {why}", now))
         return events
 

@@ -38,7 +38,13 @@ from tests.exporting import created, exporter, run_jobs
 from tests.factories import minimal_body
 from tests.ingesting import accepted, measurement, new_meter, validate_all
 from tests.integrating import fire, wired_rule
-from tests.integration.webhooks.conftest import live_engine, new_commitment, spend, wire
+from tests.integration.webhooks.conftest import (
+    FAST_DELIVERY,
+    live_engine,
+    new_commitment,
+    spend,
+    wire,
+)
 from tests.receiver import Receiver
 from tests.scraping import Samples, parsed, rise
 
@@ -54,6 +60,7 @@ def product() -> dict[str, Any]:
 
 
 WITHIN_S = 10.0
+BACKOFF_S = FAST_DELIVERY["delivery_backoff_s"]
 
 
 @asynccontextmanager
@@ -199,6 +206,26 @@ async def test_a_failing_receiver_counts_every_failed_attempt(
     assert rise(before, after, "meterbell_attempt_seconds_count") == attempts
     assert rise(before, after, "meterbell_delivery_seconds_count") == 0
     assert rise(before, after, EVENTS, category=INTEGRATION_CATEGORY) == 1  # perform error
+
+
+async def test_a_delivery_after_a_retry_counts_from_its_event(
+    live: OrgApi, receiver: Receiver
+) -> None:
+    """The retry is claimed from the store: its event's time comes along with it."""
+    receiver.answer("/retried", 500, then=200)
+    wiring = await wire(live, receiver, "/retried", calculation=None, always=True)
+    commitment = await new_commitment(live)
+    before = await scrape(live.client)
+    await spend(live, commitment, 10)
+    [run] = await runs_settled(live, wiring.rule["id"], 1)
+    after = await scrape(live.client)
+
+    assert (run["status"], run["attempts"]) == ("COMPLETE", 2)
+    assert rise(before, after, DELIVERIES, outcome="failure") == 1
+    assert rise(before, after, DELIVERIES, outcome="success") == 1
+    assert rise(before, after, "meterbell_delivery_seconds_count") == 1
+    # The first attempt, then the backoff before the second, are part of it.
+    assert rise(before, after, "meterbell_delivery_seconds_sum") >= BACKOFF_S
 
 
 async def test_events_are_counted_by_category_once_committed(
