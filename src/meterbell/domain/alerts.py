@@ -8,6 +8,7 @@ so notification rules can forward alerts like any other event.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,9 +18,20 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from meterbell.domain.clock import isoformat
+from meterbell.domain.measurements import (
+    CALCULATION_ERROR,
+    DUPLICATE_FIELD,
+    DUPLICATE_UID,
+    INVALID_ACCOUNT_CODE,
+    MISSING_FIELD,
+    UNDEFINED_METER,
+    Failure,
+)
 
 # Related events kept on an alert: the latest ones.
 KEPT_EVENT_IDS = 10
+# Names the cause of an API_INGEST alert, a (meter, failure type) pair, as a UUID (v5).
+INGEST_CAUSES = uuid.UUID("44111bb5-de7a-4c05-879d-5732de10376d")
 
 
 class AlertType(StrEnum):
@@ -147,3 +159,135 @@ class AlertStatusUpdate(BaseModel):
 
 def resolved_description(description: str, why: str) -> str:
     return f"{description} Resolved: {why}"
+
+
+# What the engine raises. A description says what happened and what to do about it.
+
+
+def perform_error(
+    org_id: str, config_id: str, run_id: str, url: str | None, reason: str, event_id: str
+) -> Occurrence:
+    to_url = f" to {url}" if url else ""
+    return Occurrence(
+        org_id=org_id,
+        type=AlertType.INTEGRATION_PERFORM_ERROR,
+        severity=Severity.WARN,
+        resource_type=ResourceType.INTEGRATION_CONFIGURATION,
+        resource_id=config_id,
+        description=(
+            f"Integration {config_id} failed to deliver run {run_id}{to_url} after its last "
+            f"attempt: {reason}. Check that the receiver is up and answers 2xx, then resend "
+            "the failed runs. The integration's next delivered run resolves this alert."
+        ),
+        event_id=event_id,
+    )
+
+
+def integration_disabled(org_id: str, config_id: str, why: str, event_id: str) -> Occurrence:
+    return Occurrence(
+        org_id=org_id,
+        type=AlertType.INTEGRATION_DISABLED,
+        severity=Severity.ERROR,
+        resource_type=ResourceType.INTEGRATION_CONFIGURATION,
+        resource_id=config_id,
+        description=(
+            f"Integration {config_id} was disabled: {why}. Its notifications are not sent "
+            "until it is re-enabled. Fix the receiver, then re-enable the integration "
+            f"(POST /integrationconfigs/{config_id}/enable), which resolves this alert."
+        ),
+        event_id=event_id,
+    )
+
+
+def evaluation_error(
+    org_id: str, rule_id: str, event_name: str, error: str, event_id: str
+) -> Occurrence:
+    why = error.partition("\n")[0]  # a calculation error goes on to point at its place
+    return Occurrence(
+        org_id=org_id,
+        type=AlertType.NOTIFICATION_EVALUATION_ERROR,
+        severity=Severity.WARN,
+        resource_type=ResourceType.NOTIFICATION_RULE,
+        resource_id=rule_id,
+        description=(
+            f"Notification rule {rule_id} could not be evaluated on a {event_name} event "
+            f"({why}), so it did not fire for it. Fix the rule's calculation (for example, "
+            "guard fields that may be null or of another type), then resolve this alert."
+        ),
+        event_id=event_id,
+    )
+
+
+def is_evaluation_alert_change(event_name: str, m3ter_event: Mapping[str, Any]) -> bool:
+    """Whether the event is a change of a NOTIFICATION_EVALUATION_ERROR alert: a rule failing
+    on it raises no alert, or a failing rule on alert events would feed itself for ever."""
+    if not event_name.startswith("configuration.alert."):
+        return False
+    new = (m3ter_event.get("eventData") or {}).get("newDto") or {}
+    return bool(new.get("type") == AlertType.NOTIFICATION_EVALUATION_ERROR)
+
+
+def ingest_cause(meter: str, failure_type: str) -> str:
+    """The `resourceId` of the API_INGEST alert of a meter (its id, or the code no meter has)
+    and a failure type: a UUID named by `<meter>/<failure type>`."""
+    return str(uuid.uuid5(INGEST_CAUSES, f"{meter}/{failure_type}"))
+
+
+_INGEST_ADVICE = {
+    UNDEFINED_METER: "Create the meter, or correct the meter code the sender uses.",
+    MISSING_FIELD: "Correct the measurements the sender builds to match the meter's data fields.",
+    DUPLICATE_FIELD: "Correct the measurements the sender builds to match the meter's fields.",
+    INVALID_ACCOUNT_CODE: "Correct the account code the sender uses, or create the account.",
+    DUPLICATE_UID: "Give each measurement a uid of its own; a uid is accepted once in 35 days.",
+}
+_STORED_ANYWAY = {CALCULATION_ERROR}
+
+
+def ingest_failure(
+    org_id: str, meter_id: str | None, meter_code: str, failure: Failure, event_id: str
+) -> Occurrence:
+    """A measurement failed validation: one alert per meter and failure type."""
+    which = f"for meter '{meter_code}'" if meter_code else "without a meter code"
+    fate = (
+        "They were stored without the derived field that failed: correct its calculation."
+        if failure.type in _STORED_ANYWAY
+        else "They were not stored; send them again once corrected. "
+        + _INGEST_ADVICE.get(failure.type, "See the server log for the cause.")
+    )
+    return Occurrence(
+        org_id=org_id,
+        type=AlertType.API_INGEST,
+        severity=Severity.WARN,
+        resource_type=ResourceType.METER,
+        resource_id=ingest_cause(meter_id or meter_code, failure.type),
+        description=(
+            f"Measurements {which} failed validation with {failure.type} (the latest: "
+            f"{failure.reason}). {fate} Their ingest.validation.failure events link to each "
+            "failed measurement."
+        ),
+        event_id=event_id,
+    )
+
+
+def export_failure(
+    org_id: str, job_id: str, schedule_id: str | None, reason: str, event_id: str
+) -> Occurrence:
+    """An export job failed: one alert per schedule, or per job for an ad hoc export."""
+    what = f"Export job {job_id}" + (f" of schedule {schedule_id}" if schedule_id else "")
+    then = (
+        "The schedule's next successful job resolves this alert."
+        if schedule_id
+        else "Run the export again, then resolve this alert."
+    )
+    return Occurrence(
+        org_id=org_id,
+        type=AlertType.DATA_EXPORT,
+        severity=Severity.ERROR,
+        resource_type=ResourceType.EXPORT_SCHEDULE if schedule_id else ResourceType.EXPORT_JOB,
+        resource_id=schedule_id or job_id,
+        description=(
+            f"{what} failed: {reason}. Correct the cause (the destination's settings or "
+            f"access, or the export's definition). {then}"
+        ),
+        event_id=event_id,
+    )

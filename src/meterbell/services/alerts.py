@@ -66,19 +66,20 @@ def _changed(alert: AlertRow, now: datetime, actor: str, **changes: Any) -> Aler
     )
 
 
-def _first_of(occurrence: Occurrence, now: datetime) -> AlertRow:
+def _first_of(occurrences: Sequence[Occurrence], now: datetime) -> AlertRow:
+    latest = occurrences[-1]
     return AlertRow(
         id=str(uuid.uuid4()),
-        org_id=occurrence.org_id,
+        org_id=latest.org_id,
         version=1,
-        type=occurrence.type,
-        severity=occurrence.severity,
+        type=latest.type,
+        severity=latest.severity,
         status=AlertStatus.NEW,
-        description=occurrence.description,
-        resource_type=occurrence.resource_type,
-        resource_id=occurrence.resource_id,
-        event_ids=kept_event_ids([], occurrence.event_id),
-        count=1,
+        description=latest.description,
+        resource_type=latest.resource_type,
+        resource_id=latest.resource_id,
+        event_ids=_with_events([], occurrences),
+        count=len(occurrences),
         dt_first_seen=now,
         dt_last_seen=now,
         dt_created=now,
@@ -88,33 +89,60 @@ def _first_of(occurrence: Occurrence, now: datetime) -> AlertRow:
     )
 
 
+def _with_events(event_ids: list[str], occurrences: Sequence[Occurrence]) -> list[str]:
+    for occurrence in occurrences:
+        event_ids = kept_event_ids(event_ids, occurrence.event_id)
+    return event_ids
+
+
 async def raise_alert(conn: AsyncConnection, occurrence: Occurrence, now: datetime) -> AlertRow:
     """Record an occurrence in the caller's transaction: a new alert, or one more on the
     alert of the same cause that is open."""
-    first = _first_of(occurrence, now)
+    return await _record(conn, [occurrence], now)
+
+
+async def raise_alerts(
+    conn: AsyncConnection, occurrences: Sequence[Occurrence], now: datetime
+) -> None:
+    """Record a batch of occurrences in the caller's transaction: one alert change per cause
+    (its count rises by the cause's occurrences), causes in a fixed order so that concurrent
+    writers lock open alerts in the same order."""
+    causes: dict[tuple[str, AlertType, str], list[Occurrence]] = {}
+    for occurrence in occurrences:
+        key = (occurrence.org_id, occurrence.type, occurrence.resource_id)
+        causes.setdefault(key, []).append(occurrence)
+    for key in sorted(causes):
+        await _record(conn, causes[key], now)
+
+
+async def _record(
+    conn: AsyncConnection, occurrences: Sequence[Occurrence], now: datetime
+) -> AlertRow:
+    """Occurrences of one cause: a new alert, or as many more on the open one."""
+    first = _first_of(occurrences, now)
     # Twice at most: the open alert may be resolved between the insert and the read.
     for _ in range(2):
         if await alert_store.insert_if_none_open(conn, first):
             await insert_events(conn, [_alert_event(None, first, now)])
             return first
         current = await alert_store.open_alert_for_update(
-            conn, occurrence.org_id, occurrence.type, occurrence.resource_id
+            conn, first.org_id, first.type, first.resource_id
         )
         if current is not None:
             bumped = _changed(
                 current,
                 now,
                 SYSTEM_ACTOR,
-                count=current.count + 1,
+                count=current.count + len(occurrences),
                 dt_last_seen=now,
-                severity=occurrence.severity,
-                description=occurrence.description,
-                event_ids=kept_event_ids(current.event_ids, occurrence.event_id),
+                severity=first.severity,
+                description=first.description,
+                event_ids=_with_events(current.event_ids, occurrences),
             )
             await alert_store.replace(conn, bumped, current.version)
             await insert_events(conn, [_alert_event(current, bumped, now)])
             return bumped
-    raise RuntimeError(f"no open alert to record {occurrence.type} on {occurrence.resource_id}")
+    raise RuntimeError(f"no open alert to record {first.type} on {first.resource_id}")
 
 
 async def resolve_alerts(

@@ -114,14 +114,16 @@ async def enable_config(db: Database, org_id: str, config_id: str, actor: str) -
 
     async def start_afresh(conn: AsyncConnection, _document: Mapping[str, Any]) -> None:
         await run_store.reset_failures(conn, [config_id])
-        await alerts.resolve_alerts(
-            conn,
-            org_id,
-            AlertType.INTEGRATION_DISABLED,
-            [config_id],
-            f"the integration was re-enabled by {actor}.",
-            utcnow(),
-        )
+        # Its failures are forgotten, so are their alerts: a failure from now on opens anew.
+        for alert_type in (AlertType.INTEGRATION_DISABLED, AlertType.INTEGRATION_PERFORM_ERROR):
+            await alerts.resolve_alerts(
+                conn,
+                org_id,
+                alert_type,
+                [config_id],
+                f"the integration was re-enabled by {actor}.",
+                utcnow(),
+            )
 
     await versioned.write(db, org_id, INTEGRATION, old, document, also=start_afresh)
     return public_config(document)

@@ -267,13 +267,23 @@ async def count_failure(conn: AsyncConnection, org_id: str, config_id: str) -> i
     return int((await conn.execute(statement)).scalar_one())
 
 
-async def reset_failures(conn: AsyncConnection, config_ids: Collection[str]) -> None:
-    if config_ids:
-        await conn.execute(
-            update(integration_health)
-            .where(integration_health.c.config_id.in_(list(config_ids)))
-            .values(consecutive_failures=0)
+async def reset_failures(
+    conn: AsyncConnection, config_ids: Collection[str]
+) -> list[tuple[str, str]]:
+    """Forget the consecutive failures of these integrations; (org id, config id) of those
+    that had any."""
+    if not config_ids:
+        return []
+    rows = await conn.execute(
+        update(integration_health)
+        .where(
+            integration_health.c.config_id.in_(list(config_ids))
+            & (integration_health.c.consecutive_failures > 0)
         )
+        .values(consecutive_failures=0)
+        .returning(integration_health.c.org_id, integration_health.c.config_id)
+    )
+    return [(row.org_id, row.config_id) for row in rows]
 
 
 def _held_by(owner: str, run_ids: Collection[str]) -> ColumnElement[bool]:

@@ -32,6 +32,7 @@ import structlog
 from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meterbell.domain.alerts import AlertType, Occurrence, integration_disabled, perform_error
 from meterbell.domain.clock import as_utc, isoformat, utcnow
 from meterbell.domain.documents import SYSTEM_ACTOR, DocumentKind
 from meterbell.domain.integrations import (
@@ -58,6 +59,7 @@ from meterbell.metrics import (
     DELIVERY_SECONDS,
     DELIVERY_SUCCEEDED,
 )
+from meterbell.services import alerts
 from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store import runs as run_store
@@ -452,9 +454,9 @@ class Deliverer:
             asyncio.get_running_loop().call_later(max(min(waits), 0), self.claim_wake.set)
 
     async def _record(self, conn: AsyncConnection, batch: list[Result], now: datetime) -> None:
-        """Write a batch of results, with the error events they raise."""
-        errors: list[EventRow] = []
-        succeeded: set[str] = set()
+        """Write a batch of results, with the error events and alerts they raise."""
+        raised: list[tuple[EventRow, Occurrence]] = []
+        delivered: dict[str, str] = {}  # integration config id → a run of it delivered
         attempted = [r for r in batch if r.attempt_log is not None]
         for result in batch:
             if result.attempt_log is None:
@@ -477,31 +479,40 @@ class Deliverer:
         )
         for result in attempted:
             if result.step.status == RunStatus.COMPLETE:
-                succeeded.add(result.run.config_id)
+                delivered[result.run.config_id] = result.run.id
             elif result.step.status == RunStatus.ERROR:
-                errors.extend(await self._failed_run(conn, result, now))
-        await run_store.reset_failures(conn, succeeded)
-        await event_store.insert_events(conn, errors)
+                raised.extend(await self._failed_run(conn, result, now))
+        recovered = await run_store.reset_failures(conn, delivered)
+        await event_store.insert_events(conn, [event for event, _ in raised])
+        await alerts.raise_alerts(conn, [alert for _, alert in raised], now)
+        await _resolve_perform_errors(conn, recovered, delivered, now)
 
     async def _failed_run(
         self, conn: AsyncConnection, result: Result, now: datetime
-    ) -> list[EventRow]:
-        """A run failed for good: raise its error event; disable the integration when due."""
+    ) -> list[tuple[EventRow, Occurrence]]:
+        """A run failed for good: its error event and alert; disable the integration when
+        due (another event and alert)."""
         run, outcome = result.run, result.outcome
         reason = result.step.error or "delivery failed"
-        events = [self._error_event(PERFORM_ERROR, run, outcome, reason, now)]
+        failed = self._error_event(PERFORM_ERROR, run, outcome, reason, now)
+        raised = [
+            (failed, perform_error(run.org_id, run.config_id, run.id, run.url, reason, failed.id))
+        ]
         failures = await run_store.count_failure(conn, run.org_id, run.config_id)
         if outcome is not None and outcome.gone:
             why = f"the receiver answered 410 Gone on run {run.id}"
         elif failures >= self.limits.auto_disable_after:
             why = f"{failures} consecutive runs failed (the last: {reason})"
         else:
-            return events
+            return raised
         if await _disable_config(conn, run, why, now):
             ids = {**_log_ids(run), "configId": run.config_id}
             after_commit(conn, lambda: log.warning("integration disabled", why=why, **ids))
-            events.append(self._error_event(DISABLED_ERROR, run, outcome, f"Disabled: {why}", now))
-        return events
+            disabled = self._error_event(DISABLED_ERROR, run, outcome, f"Disabled: {why}", now)
+            raised.append(
+                (disabled, integration_disabled(run.org_id, run.config_id, why, disabled.id))
+            )
+        return raised
 
     def _error_event(
         self,
@@ -583,6 +594,21 @@ async def _targets_for(conn: AsyncConnection, runs: list[RunRow]) -> dict[str, D
         for config_id, config in configs.items()
         if config.get("destinationId") in webhooks
     }
+
+
+async def _resolve_perform_errors(
+    conn: AsyncConnection,
+    recovered: list[tuple[str, str]],
+    delivered: dict[str, str],
+    now: datetime,
+) -> None:
+    """A run delivered by an integration that had failed runs ends its perform-error alert.
+    Only integrations that had failures are looked at: a delivery costs no extra query."""
+    for org_id, config_id in recovered:
+        why = f"run {delivered[config_id]} of this integration was delivered."
+        await alerts.resolve_alerts(
+            conn, org_id, AlertType.INTEGRATION_PERFORM_ERROR, [config_id], why, now
+        )
 
 
 async def _cancelled(*tasks: asyncio.Task[None]) -> None:

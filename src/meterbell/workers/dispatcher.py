@@ -20,6 +20,7 @@ import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meterbell.domain.alerts import Occurrence, evaluation_error, is_evaluation_alert_change
 from meterbell.domain.calc import Calculation, compile_calculation
 from meterbell.domain.clock import isoformat, utcnow
 from meterbell.domain.documents import DocumentKind
@@ -36,6 +37,7 @@ from meterbell.domain.notifications import (
     rule_context,
 )
 from meterbell.metrics import RULES_FAILED, RULES_FIRED, RULES_NOT_FIRED
+from meterbell.services import alerts
 from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store import runs as run_store
@@ -169,6 +171,7 @@ class Dispatcher:
             await event_store.insert_events(conn, firings.notifications)
             await run_store.insert_runs(conn, [run for run, _ in firings.runs])
             await event_store.insert_rule_errors(conn, firings.rule_errors)
+            await alerts.raise_alerts(conn, _rule_error_alerts(batch, firings.rule_errors), now)
             await event_store.mark_actioned(conn, [event.seq for event in batch], now)
         firings.count()
         self._hand_over(firings)
@@ -308,3 +311,22 @@ def _rule_error(
         "error": str(error),
         "dt_created": now,
     }
+
+
+def _rule_error_alerts(
+    batch: list[EventRow], rule_errors: list[dict[str, Any]]
+) -> list[Occurrence]:
+    """An alert occurrence per rule error, except on changes of evaluation-error alerts."""
+    if not rule_errors:
+        return []
+    events = {event.id: event for event in batch}
+    occurrences = []
+    for error in rule_errors:
+        event = events[error["event_id"]]
+        if not is_evaluation_alert_change(event.event_name, event.m3ter_event):
+            occurrences.append(
+                evaluation_error(
+                    event.org_id, error["rule_id"], event.event_name, error["error"], event.id
+                )
+            )
+    return occurrences

@@ -25,6 +25,7 @@ from typing import Any
 
 import structlog
 
+from meterbell.domain.alerts import AlertType, export_failure
 from meterbell.domain.clock import as_utc, utcnow
 from meterbell.domain.documents import DocumentKind
 from meterbell.domain.exports.jobs import (
@@ -39,6 +40,7 @@ from meterbell.domain.exports.jobs import (
 )
 from meterbell.domain.exports.layout import export_file_key
 from meterbell.domain.exports.timing import next_run
+from meterbell.services import alerts
 from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store import exports as export_store
@@ -238,15 +240,21 @@ class Exporter:
         return placed
 
     async def _succeed(self, job: JobRow, files: list[dict[str, Any]]) -> None:
+        now = self.now()
         async with self.db.write() as conn:
-            await export_store.finish_job(
+            finished = await export_store.finish_job(
                 conn,
                 job,
                 status=JobStatus.SUCCEEDED,
-                at=self.now(),
+                at=now,
                 files=files,
                 row_count=sum(int(f["rows"]) for f in files),
             )
+            if finished and job.schedule_id:
+                why = f"job {job.id} of the schedule succeeded."
+                await alerts.resolve_alerts(
+                    conn, job.org_id, AlertType.DATA_EXPORT, [job.schedule_id], why, now
+                )
 
     async def _fail(self, job: JobRow, failure: JobFailed) -> None:
         now = self.now()
@@ -270,6 +278,10 @@ class Exporter:
                 conn, job, status=JobStatus.FAILED, at=now, error=failure.reason
             ):
                 await event_store.insert_events(conn, [event])
+                alert = export_failure(
+                    job.org_id, job.id, job.schedule_id, failure.reason, event.id
+                )
+                await alerts.raise_alert(conn, alert, now)
 
     async def stop(self) -> None:
         """Hand running jobs back (due at once) so another worker need not wait for leases."""

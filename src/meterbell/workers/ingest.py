@@ -22,6 +22,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meterbell.domain.alerts import Occurrence, ingest_failure
 from meterbell.domain.catalog import EntitySpec, entity_by_name
 from meterbell.domain.clock import utcnow
 from meterbell.domain.documents import SYSTEM_ACTOR, DocumentKind
@@ -47,6 +48,7 @@ from meterbell.domain.measurements import (
     utc_timestamp,
 )
 from meterbell.domain.meters import MeterPlan, meter_plan
+from meterbell.services import alerts
 from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store import ingest as ingest_store
@@ -82,6 +84,7 @@ class Outcome:
     measurements: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     events: list[EventRow] = field(default_factory=list)
+    alerts: list[Occurrence] = field(default_factory=list)
 
 
 def _by_org(
@@ -152,6 +155,7 @@ class IngestValidator:
             await ingest_store.insert_measurements(conn, outcome.measurements)
             await ingest_store.insert_failures(conn, outcome.failures)
             await event_store.insert_events(conn, outcome.events)
+            await alerts.raise_alerts(conn, outcome.alerts, now)
         return len(submissions)
 
     async def _set_aside(self, error: Exception) -> None:
@@ -169,6 +173,7 @@ class IngestValidator:
                     )
             await ingest_store.insert_failures(conn, outcome.failures)
             await event_store.insert_events(conn, outcome.events)
+            await alerts.raise_alerts(conn, outcome.alerts, now)
 
     async def _validate(
         self,
@@ -357,15 +362,16 @@ class IngestValidator:
                 "dt_created": now,
             }
         )
-        outcome.events.append(
-            EventRow(
-                id=str(uuid.uuid4()),
-                org_id=org_id,
-                event_name=INGEST_FAILURE,
-                category=INGEST_FAILURE_CATEGORY,
-                event_time=now,
-                m3ter_event=failure_event_data(failure, item, failure_id),
-                resource_id=meter_id,
-                account_id=account_id,
-            )
+        event = EventRow(
+            id=str(uuid.uuid4()),
+            org_id=org_id,
+            event_name=INGEST_FAILURE,
+            category=INGEST_FAILURE_CATEGORY,
+            event_time=now,
+            m3ter_event=failure_event_data(failure, item, failure_id),
+            resource_id=meter_id,
+            account_id=account_id,
         )
+        outcome.events.append(event)
+        meter_code = str(item.get("meter") or "")
+        outcome.alerts.append(ingest_failure(org_id, meter_id, meter_code, failure, event.id))

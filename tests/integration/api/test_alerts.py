@@ -74,6 +74,25 @@ async def test_alerts_keep_only_their_latest_events(api: OrgApi, db: Database) -
     assert alert["eventIds"] == [item.event_id for item in items[-10:]]
 
 
+async def test_a_batch_of_occurrences_changes_each_alert_once(api: OrgApi, db: Database) -> None:
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    await raise_now(db, occurrence(api, first))
+    batch = [occurrence(api, first, description=f"failure {n}") for n in range(12)]
+    batch.insert(3, occurrence(api, second))
+    async with db.write() as conn:
+        await alerts.raise_alerts(conn, batch, utcnow())
+    by_cause = {alert["resourceId"]: alert for alert in await listed(api)}
+    assert (by_cause[first]["count"], by_cause[first]["version"]) == (13, 2)
+    assert by_cause[first]["description"] == "failure 11"
+    assert (
+        by_cause[first]["eventIds"]
+        == [item.event_id for item in batch if item.resource_id == first][-10:]
+    )
+    assert (by_cause[second]["count"], by_cause[second]["version"]) == (1, 1)
+    assert len(await alert_events(api, "created")) == 2
+    assert len(await alert_events(api, "updated")) == 1
+
+
 async def test_another_cause_or_a_resolved_alert_makes_a_new_alert(
     api: OrgApi, db: Database
 ) -> None:
