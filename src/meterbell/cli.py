@@ -125,7 +125,7 @@ def serve(
     from meterbell.app import create_app
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     _with_db(settings, lambda db: _bootstrap_default_org(db, settings.data_dir))
     application = create_app(settings, run_workers=not no_workers)
     freeze_startup_objects()
@@ -134,6 +134,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's lines go through configure_logging's handler
         loop="uvloop",
         http="httptools",
         access_log=False,
@@ -150,7 +151,7 @@ def worker(
     from meterbell.engine import until_signalled
 
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
 
     async def until_stopped(_db: Database) -> None:
         freeze_startup_objects()

@@ -8,6 +8,7 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -17,6 +18,8 @@ from meterbell.services import entities, metrics
 from meterbell.store.db import Database
 from meterbell.store.export_storage import ExportStorage
 from meterbell.workers.runner import Workers
+
+log = structlog.get_logger(__name__)
 
 
 @asynccontextmanager
@@ -66,6 +69,7 @@ async def _serve_metrics(db: Database, settings: Settings, port: int) -> web.App
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, settings.host, port).start()
+    log.info("serving /metrics", host=settings.host, port=port)
     return runner
 
 

@@ -73,3 +73,8 @@ ALERTS_OPEN = Gauge(
 
 DELIVERY_SUCCEEDED = DELIVERIES.labels(outcome="success")
 DELIVERY_FAILED = DELIVERIES.labels(outcome="failure")
+RULES_FIRED = RULE_EVALUATIONS.labels(result="fired")
+RULES_NOT_FIRED = RULE_EVALUATIONS.labels(result="not_fired")
+RULES_FAILED = RULE_EVALUATIONS.labels(result="error")
+MEASUREMENTS_INGESTED = INGEST_MEASUREMENTS.labels(result="ingested")
+MEASUREMENTS_FAILED = INGEST_MEASUREMENTS.labels(result="failed")

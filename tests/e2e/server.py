@@ -352,11 +352,17 @@ class MeterbellServer:
 
 
 class MeterbellWorker:
-    """`meterbell worker` as a child process on a server's store (cluster mode, beside
+    """`meterbell worker ARGS...` as a child process on a server's store (cluster mode, beside
     `serve --no-workers`). Output goes to `<server data_dir>/../worker.log`."""
 
-    def __init__(self, server: MeterbellServer, extra_env: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        server: MeterbellServer,
+        extra_env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+    ):
         self.env = {**server.env, **(extra_env or {})}
+        self.args = tuple(args)
         self.log_path = server.data_dir.parent / "worker.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
@@ -364,7 +370,7 @@ class MeterbellWorker:
     def start(self, ready_line: str, timeout: float = START_TIMEOUT_S) -> Self:
         """Start it and wait until its output says `ready_line`."""
         self._log_file = self.log_path.open("wb")
-        self.process = spawn(("worker",), self.env, self._log_file)
+        self.process = spawn(("worker", *self.args), self.env, self._log_file)
         deadline = time.monotonic() + timeout
         while ready_line not in self.log_path.read_text(errors="replace"):
             if self.process.poll() is not None or time.monotonic() > deadline:

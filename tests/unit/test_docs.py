@@ -1,5 +1,6 @@
-"""The docs' examples are true: docs/exports.md gives the CSV headers the code writes, and the
-docs/webhooks.md verification example works when copied as written."""
+"""The docs' examples are true: docs/exports.md gives the CSV headers the code writes, the
+docs/webhooks.md verification example works when copied as written, and docs/operations.md
+documents every Prometheus series."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from meterbell.domain.exports.operational import OPERATIONAL_DATA_TYPES, source_columns
 from meterbell.domain.meters import field_codes
+from meterbell.metrics import REGISTRY
 from meterbell.workers.export_writer import RAW_COLUMNS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -64,3 +66,10 @@ def test_webhook_example_without_now_is_refused_as_a_replay_as_the_doc_explains(
     no_replay_check = without_now.replace("tolerance_s=300", "tolerance_s=None")
     assert no_replay_check != without_now
     assert printed_by(no_replay_check) == "True\n"
+
+
+def test_every_metric_is_documented() -> None:
+    operations = (DOCS / "operations.md").read_text()
+    for family in REGISTRY.collect():
+        name = f"{family.name}_total" if family.type == "counter" else family.name
+        assert f"| `{name}` | {family.type} |" in operations, name

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,8 @@ from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.clock import isoformat
-from meterbell.store.db import wake_after_commit
+from meterbell.metrics import EVENTS
+from meterbell.store.db import after_commit, wake_after_commit
 from meterbell.store.tables import events, rule_errors
 from meterbell.store.wakeups import Wakeup
 
@@ -95,8 +97,15 @@ def _from_row(row: Any) -> EventRow:
 async def insert_events(conn: AsyncConnection, rows: Sequence[EventRow]) -> None:
     if rows:
         await conn.execute(insert(events), [_row_values(row) for row in rows])
+        categories = Counter(row.category for row in rows)
+        after_commit(conn, lambda: _count_events(categories))
     if any(row.dispatched_at is None for row in rows):
         wake_after_commit(conn, Wakeup.EVENTS_WRITTEN)
+
+
+def _count_events(categories: Mapping[str, int]) -> None:
+    for category, count in categories.items():
+        EVENTS.labels(category=category).inc(count)
 
 
 async def get_event(conn: AsyncConnection, org_id: str, event_id: str) -> EventRow | None:

@@ -19,7 +19,8 @@ from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.exports.jobs import JobStatus
-from meterbell.store.db import wake_after_commit
+from meterbell.metrics import EXPORT_JOBS
+from meterbell.store.db import after_commit, wake_after_commit
 from meterbell.store.tables import export_jobs, export_schedule_runs
 from meterbell.store.upsert import insert_or_merge
 from meterbell.store.wakeups import Wakeup
@@ -154,7 +155,10 @@ async def finish_job(
             completed_at=at,
         )
     )
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return False
+    after_commit(conn, EXPORT_JOBS.labels(status=status).inc)
+    return True
 
 
 async def requeue_job(

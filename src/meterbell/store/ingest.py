@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import orjson
@@ -27,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.clock import as_utc
 from meterbell.domain.documents import DocumentKind
-from meterbell.store.db import wake_after_commit
+from meterbell.metrics import MEASUREMENTS_FAILED, MEASUREMENTS_INGESTED
+from meterbell.store.db import after_commit, wake_after_commit
 from meterbell.store.tables import (
     Timestamp,
     entities,
@@ -149,6 +151,7 @@ async def insert_measurements(conn: AsyncConnection, rows: Sequence[dict[str, An
         await conn.exec_driver_sql(SQLITE_INSERT, [_sqlite_measurement(row) for row in rows])
     else:
         await conn.execute(insert(measurements), list(rows))
+    after_commit(conn, partial(MEASUREMENTS_INGESTED.inc, len(rows)))
 
 
 def _uid_values(conn: AsyncConnection, uids: Collection[str]) -> Any:
@@ -186,6 +189,7 @@ async def claim_uids(
 async def insert_failures(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         await conn.execute(insert(ingest_failures), list(rows))
+        after_commit(conn, partial(MEASUREMENTS_FAILED.inc, len(rows)))
 
 
 async def get_failure(conn: AsyncConnection, org_id: str, failure_id: str) -> Any | None:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.integrations import RunStatus
 from meterbell.store.db import wake_after_commit
-from meterbell.store.tables import integration_health, integration_runs, run_attempts
+from meterbell.store.tables import events, integration_health, integration_runs, run_attempts
 from meterbell.store.upsert import insert_or_merge
 from meterbell.store.wakeups import Wakeup
 
@@ -44,14 +44,24 @@ class RunRow:
     dt_started: datetime | None = None
     dt_completed: datetime | None = None
     seq: int = field(default=0, compare=False)
+    # When the run's event was written: not a column of its own, known where runs are made
+    # and claimed, for meterbell_delivery_seconds.
+    event_time: datetime | None = field(default=None, compare=False)
 
 
-RUN_COLUMNS = tuple(f.name for f in fields(RunRow) if f.name != "seq")
+RUN_COLUMNS = tuple(f.name for f in fields(RunRow) if f.name not in ("seq", "event_time"))
+_EVENT_TIME = (
+    select(events.c.event_time)
+    .where(events.c.id == integration_runs.c.event_id)
+    .scalar_subquery()
+    .label("event_time")
+)
 
 
-def _from_row(row: Any) -> RunRow:
+def _from_row(row: Any, event_time: datetime | None = None) -> RunRow:
     run = RunRow(**{name: getattr(row, name) for name in (*RUN_COLUMNS, "seq")})
     run.status = RunStatus(run.status)
+    run.event_time = event_time
     return run
 
 
@@ -90,9 +100,9 @@ async def claim_due(
         update(integration_runs)
         .where(integration_runs.c.seq.in_(seqs))
         .values(status=RunStatus.STARTED, next_attempt_at=lease_until, lease_owner=owner)
-        .returning(*integration_runs.c)
+        .returning(*integration_runs.c, _EVENT_TIME)
     )
-    return [_from_row(row) for row in rows]
+    return [_from_row(row, row.event_time) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -38,12 +38,13 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.alerts import AlertType, Occurrence, integration_disabled, perform_error
-from meterbell.domain.clock import isoformat, utcnow
+from meterbell.domain.clock import as_utc, isoformat, utcnow
 from meterbell.domain.deadletters import Worker, WorkItem, error_summary
 from meterbell.domain.documents import SYSTEM_ACTOR, DocumentKind
 from meterbell.domain.integrations import (
     DISABLED_ERROR,
     INTEGRATION_CATEGORY,
+    NOTIFICATION_ENTITY,
     PERFORM_ERROR,
     AttemptOutcome,
     DeliveryTarget,
@@ -58,11 +59,17 @@ from meterbell.domain.integrations import (
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.domain.signing import SIGNATURE_HEADER, signed_headers
 from meterbell.domain.urls import is_public_address
+from meterbell.metrics import (
+    ATTEMPT_SECONDS,
+    DELIVERY_FAILED,
+    DELIVERY_SECONDS,
+    DELIVERY_SUCCEEDED,
+)
 from meterbell.services import alerts
 from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store import runs as run_store
-from meterbell.store.db import Database
+from meterbell.store.db import Database, after_commit
 from meterbell.store.events import EventRow
 from meterbell.store.runs import RunRow
 from meterbell.store.wakeups import Wakeup
@@ -286,10 +293,12 @@ class Deliverer:
     # ---- one attempt --------------------------------------------------------------------
 
     async def _deliver(self, run: RunRow, target: DeliveryTarget | None) -> None:
+        # Each delivery is a task of its own: what it logs carries the run's ids.
+        structlog.contextvars.bind_contextvars(**_log_ids(run))
         try:
             result = await self._attempt(run, target)
         except Exception as exc:
-            log.exception("delivery failed inside meterbell", org_id=run.org_id, run_id=run.id)
+            log.exception("delivery failed inside meterbell")
             result = self._crashed(run, target, exc)
         finally:
             self._active[run.destination_id] -= 1
@@ -327,7 +336,10 @@ class Deliverer:
                 run, target, NextStep(RunStatus.DISABLED, None, f"Not sent: {target.closed_reason}")
             )
         outcome, attempt_log = await self._post(run, target)
-        step = next_step(outcome, run.attempts + 1, self.limits.policy, self.now())
+        answered = self.now()
+        step = next_step(outcome, run.attempts + 1, self.limits.policy, answered)
+        _count_attempt(run, outcome, answered)
+        _log_attempt(outcome, step, attempt_log)
         return Result(run, target, step, outcome, attempt_log)
 
     def _secret(self, target: DeliveryTarget) -> str:
@@ -352,6 +364,8 @@ class Deliverer:
             outcome = AttemptOutcome(False, None, f"timed out after {self.limits.timeout_s:g} s")
         except (aiohttp.ClientError, OSError) as exc:
             outcome = AttemptOutcome(False, None, f"connection failed: {exc}")
+        seconds = time.perf_counter() - started
+        ATTEMPT_SECONDS.observe(seconds)
         attempt_log = {
             "attempt": run.attempts + 1,
             "at": isoformat(started_at),
@@ -359,7 +373,7 @@ class Deliverer:
             "requestHeaders": _redacted(headers),
             "statusCode": status,
             "responseBody": response_text,
-            "durationMs": round((time.perf_counter() - started) * 1000, 2),
+            "durationMs": round(seconds * 1000, 2),
             "error": outcome.error,
         }
         return outcome, attempt_log
@@ -448,7 +462,7 @@ class Deliverer:
                 )
                 await self._set_aside(conn, result.run, UNRECORDABLE, now)
         except Exception:
-            log.exception("settling an unrecordable delivery result failed", run_id=result.run.id)
+            log.exception("settling an unrecordable delivery result failed", **_log_ids(result.run))
             return False
         self._release([result])
         return True
@@ -521,6 +535,8 @@ class Deliverer:
         else:
             return raised
         if await _disable_config(conn, run, why, now):
+            ids = {**_log_ids(run), "configId": run.config_id}
+            after_commit(conn, lambda: log.warning("integration disabled", why=why, **ids))
             disabled = self._error_event(DISABLED_ERROR, run, outcome, f"Disabled: {why}", now)
             raised.append(
                 (disabled, integration_disabled(run.org_id, run.config_id, why, disabled.id))
@@ -560,6 +576,39 @@ class Deliverer:
             ),
             resource_id=run.config_id,
         )
+
+
+def _log_ids(run: RunRow) -> dict[str, Any]:
+    """The ids every log line about a run, and the attempt it is at, carries."""
+    entity = "ruleId" if run.entity_type == NOTIFICATION_ENTITY else "entityId"
+    return {
+        "orgId": run.org_id,
+        "eventId": run.event_id,
+        entity: run.entity_id,
+        "runId": run.id,
+        "attempt": run.attempts + 1,
+    }
+
+
+def _count_attempt(run: RunRow, outcome: AttemptOutcome, answered: datetime) -> None:
+    if not outcome.ok:
+        DELIVERY_FAILED.inc()
+        return
+    DELIVERY_SUCCEEDED.inc()
+    # A resent run (parent_run_id) is a person's doing, not the engine's delay.
+    if run.event_time is not None and run.parent_run_id is None:
+        DELIVERY_SECONDS.observe((answered - as_utc(run.event_time)).total_seconds())
+
+
+def _log_attempt(outcome: AttemptOutcome, step: NextStep, attempt_log: dict[str, Any]) -> None:
+    facts = {"statusCode": outcome.status_code, "durationMs": attempt_log["durationMs"]}
+    if outcome.ok:
+        log.info("webhook delivered", **facts)
+    elif step.next_attempt_at is not None:
+        retry_at = isoformat(step.next_attempt_at)
+        log.warning("webhook attempt failed", error=outcome.error, retryAt=retry_at, **facts)
+    else:
+        log.warning("webhook run failed", status=step.status, error=step.error, **facts)
 
 
 async def _targets_for(

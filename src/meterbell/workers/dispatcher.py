@@ -42,6 +42,7 @@ from meterbell.domain.notifications import (
     notification_payload,
     rule_context,
 )
+from meterbell.metrics import RULES_FAILED, RULES_FIRED, RULES_NOT_FIRED
 from meterbell.services import alerts
 from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
@@ -76,6 +77,14 @@ class Firings:
     notifications: list[EventRow] = field(default_factory=list)
     runs: list[tuple[RunRow, DeliveryTarget | None]] = field(default_factory=list)
     rule_errors: list[dict[str, Any]] = field(default_factory=list)
+    evaluations: int = 0
+
+    def count(self) -> None:
+        """Add this batch's rule evaluations to the metrics (once it has committed)."""
+        fired, failed = len(self.notifications), len(self.rule_errors)
+        RULES_FIRED.inc(fired)
+        RULES_FAILED.inc(failed)
+        RULES_NOT_FIRED.inc(self.evaluations - fired - failed)
 
 
 Target = tuple[dict[str, Any], dict[str, Any] | None]  # (integration config, its webhook)
@@ -187,6 +196,7 @@ class Dispatcher:
             await event_store.insert_rule_errors(conn, firings.rule_errors)
             await alerts.raise_alerts(conn, _rule_error_alerts(batch, firings.rule_errors), now)
             await event_store.mark_dispatched(conn, [event.seq for event in batch], now)
+        firings.count()
         self._hand_over(firings)
         return len(batch)
 
@@ -220,6 +230,7 @@ class Dispatcher:
             org_rules = rules[event.org_id]
             matching = org_rules.by_event.get(event.event_name, ())
             context = rule_context(event.m3ter_event) if matching else {}
+            firings.evaluations += len(matching)
             for rule in matching:
                 try:  # one rule's failure never stops the event's other rules
                     if self._fires(rule, context):
@@ -267,6 +278,7 @@ class Dispatcher:
             body=body,
             dt_created=now,
             next_attempt_at=now,
+            event_time=event.event_time,
         )
         closed = "the webhook destination was deleted" if target is None else target.closed_reason
         if closed is not None:
@@ -309,9 +321,9 @@ def _rule_error(
 ) -> dict[str, Any]:
     log.warning(
         "rule evaluation failed",
-        org_id=event.org_id,
-        rule_id=rule["id"],
-        event_id=event.id,
+        orgId=event.org_id,
+        eventId=event.id,
+        ruleId=str(rule["id"]),
         error=str(error),
     )
     return {
