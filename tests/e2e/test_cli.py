@@ -185,10 +185,21 @@ def test_upgrade_first_start_and_restart(empty_database_url: str | None, tmp_pat
         assert first_output.count(line) == 1, first_output
     assert str(server.initial_credentials_path.resolve()) in first_output
 
+    email, password = server.initial_console_user()
+    for line in (f"email:        {email}", f"password:     {password}"):
+        assert first_output.count(line) == 1, first_output
+    assert f"console:      http://127.0.0.1:{server.port}/console" in first_output
+
     saved = server.initial_credentials_path
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     saved_text = saved.read_text()
-    assert list(json.loads(saved_text)) == ["orgId", "clientId", "clientSecret"]
+    assert list(json.loads(saved_text)) == [
+        "orgId",
+        "clientId",
+        "clientSecret",
+        "consoleEmail",
+        "consolePassword",
+    ]
 
     # A second start on the same store creates nothing and prints no secret.
     with server:
@@ -197,6 +208,7 @@ def test_upgrade_first_start_and_restart(empty_database_url: str | None, tmp_pat
     assert graceful_exit(server.stop()), server.log_tail()
     assert "clientSecret" not in second_output, second_output
     assert credentials.client_secret not in second_output
+    assert password not in second_output
     assert saved.read_text() == saved_text
     assert json.loads(run_cli_ok("orgs", "list", "--json", env=env)) == [
         {"orgId": credentials.org_id, "name": "Default organization"}
