@@ -317,7 +317,7 @@ def users_list(
 ) -> None:
     """List the console users of an organization."""
     rows = _with_db(Settings(), lambda db: console_users.list_users(db, org))
-    listed = [{"email": r.email, "dtCreated": isoformat(r.dt_created)} for r in rows]
+    listed = [{"id": r.id, "email": r.email, "dtCreated": isoformat(r.dt_created)} for r in rows]
     if as_json:
         typer.echo(json.dumps(listed))
         return

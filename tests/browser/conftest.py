@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Coroutine, Iterator
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from meterbell.config import async_driver_url
+from meterbell.domain.alerts import AlertType, Occurrence, ResourceType, Severity
+from meterbell.domain.clock import utcnow
+from meterbell.services import console_users, orgs
+from meterbell.services.alerts import raise_alert
+from meterbell.store.db import Database
 from tests.conftest import STORES, drop_database_url, new_database_url
 from tests.e2e.server import MeterbellServer
 
@@ -75,3 +84,96 @@ def server(
         tmp_path_factory.mktemp("browser") / "data", database_url=database_url
     ) as running:
         yield running
+
+
+@dataclass(frozen=True)
+class ConsoleUser:
+    org_id: str
+    email: str
+    password: str
+
+
+@pytest.fixture(scope="module")
+def admin(server: MeterbellServer) -> ConsoleUser:
+    """The console user the first start made, of the default organization."""
+    email, password = server.initial_console_user()
+    return ConsoleUser(server.initial_credentials().org_id, email, password)
+
+
+def in_store(server: MeterbellServer, work: Callable[[Database], Awaitable[T]]) -> T:
+    """`work` on a connection of the test's own to the server's store (as another meterbell
+    process would do it: faster than a CLI command)."""
+
+    async def run() -> T:
+        db = Database(store_url(server))
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return run_async(run())
+
+
+def new_org_user(server: MeterbellServer, name: str) -> ConsoleUser:
+    """A new organization and a console user of it."""
+
+    async def create(db: Database) -> ConsoleUser:
+        org_id = (await orgs.create_organization(db, name)).org_id
+        email, password = f"{uuid.uuid4().hex[:8]}@example.com", f"{name} password 1234"
+        await console_users.create_user(db, org_id, email, password)
+        return ConsoleUser(org_id, email, password)
+
+    return in_store(server, create)
+
+
+def sign_in(page: Page, server: MeterbellServer, user: ConsoleUser) -> None:
+    page.goto(server.url("/console/sign-in"))
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(user.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1, name="Dashboard")).to_be_visible()
+
+
+def store_url(server: MeterbellServer) -> str:
+    """The server's store, for a connection of the test's own."""
+    if server.database_url:
+        return async_driver_url(server.database_url)
+    return f"sqlite+aiosqlite:///{server.data_dir / 'meterbell.db'}"
+
+
+def raise_alerts(
+    server: MeterbellServer, org_id: str, count: int = 1, severity: Severity = Severity.ERROR
+) -> list[str]:
+    """`count` alerts of distinct causes in the server's store, as a failing worker raises
+    them; their ids."""
+
+    async def raise_them(db: Database) -> list[str]:
+        async with db.write() as conn:
+            return [
+                (await raise_alert(conn, occurrence(org_id, severity), utcnow())).id
+                for _ in range(count)
+            ]
+
+    return in_store(server, raise_them)
+
+
+def occurrence(org_id: str, severity: Severity) -> Occurrence:
+    return Occurrence(
+        org_id=org_id,
+        type=AlertType.INTEGRATION_PERFORM_ERROR,
+        severity=severity,
+        resource_type=ResourceType.INTEGRATION_CONFIGURATION,
+        resource_id=str(uuid.uuid4()),
+        description="Delivery to https://hooks.example.com failed: 502 Bad Gateway",
+    )
+
+
+def api_get(server: MeterbellServer, path: str) -> httpx.Response:
+    """GET an API path of the default organization with its first credential."""
+    credentials = server.initial_credentials()
+    token = server.token(credentials).json()["access_token"]
+    return httpx.get(
+        server.url(f"/organizations/{credentials.org_id}/{path}"),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10.0,
+    )
