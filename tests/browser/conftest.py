@@ -35,8 +35,10 @@ CHROMIUM = next(
     ),
     "/usr/bin/chromium",
 )
-# Expectations wait this long before failing (playwright's default is 5 s).
-EXPECT_TIMEOUT_MS = 5_000
+# Actions and expectations wait this long before failing: generous, for a loaded machine
+# (playwright's default is 5 s; a passing test never waits it out).
+TIMEOUT_MS = 15_000
+expect.set_options(timeout=TIMEOUT_MS)
 T = TypeVar("T")
 
 
@@ -55,7 +57,7 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh browser context (no cookies) and its page, per test."""
     context = browser.new_context()
-    context.set_default_timeout(EXPECT_TIMEOUT_MS)
+    context.set_default_timeout(TIMEOUT_MS)
     yield context.new_page()
     context.close()
 
