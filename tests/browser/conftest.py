@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -42,7 +43,9 @@ expect.set_options(timeout=TIMEOUT_MS)
 T = TypeVar("T")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while playwright's sync API is open, its loop runs in this
+# thread, and the async fixtures of the modules that follow on this worker could not run.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     assert Path(CHROMIUM).exists(), "chromium is missing: run `make browser`"
     with sync_playwright() as playwright:
@@ -179,3 +182,11 @@ def api_get(server: MeterbellServer, path: str) -> httpx.Response:
         headers={"Authorization": f"Bearer {token}"},
         timeout=10.0,
     )
+
+
+def screenshot(page: Page, name: str) -> None:
+    """With MB_CONSOLE_SCREENSHOTS set to a folder (docs/console for the docs), keep a
+    full-page picture of `page` there as `<name>.png`."""
+    folder = os.environ.get("MB_CONSOLE_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=Path(folder) / f"{name}.png", full_page=True)

@@ -14,6 +14,7 @@ from tests.browser.conftest import (
     in_store,
     new_org_user,
     raise_alerts,
+    screenshot,
     sign_in,
 )
 from tests.e2e.server import MeterbellServer
@@ -33,12 +34,14 @@ def test_an_alert_moved_to_in_progress_in_the_page_is_in_progress_for_the_api(
     sign_in(page, server, admin)
     warn = page.get_by_role("row", name="WARN")
     expect(warn.get_by_role("cell")).to_have_text(["1", "1"])  # open, and of them NEW
+    screenshot(page, "dashboard")
 
     page.get_by_role("navigation", name="Console").get_by_role("link", name="Alerts").click()
     row = page.locator(f"#alert-{alert_id}")
     expect(row.get_by_role("cell").first).to_have_text("NEW")
     expect(row).to_contain_text("INTEGRATION_PERFORM_ERROR")
     expect(row).to_contain_text("502 Bad Gateway")
+    screenshot(page, "alerts")
     row.get_by_role("button", name="IN_PROGRESS").click()
     expect(row.get_by_role("cell").first).to_have_text("IN_PROGRESS")
     expect(row.get_by_role("button", name="IN_PROGRESS")).to_have_count(0)
@@ -163,5 +166,27 @@ def test_reading_and_moving_alerts_without_javascript(
         expect(page).to_have_url(server.url(f"/console/orgs/{admin.org_id}/alerts?status=NEW"))
         expect(page.locator(f"#alert-{alert_id}")).to_have_count(0)
         assert api_get(server, f"alerts/{alert_id}").json()["status"] == "IN_PROGRESS"
+    finally:
+        context.close()
+
+
+PHONE = {"width": 375, "height": 740}
+
+
+def test_pages_fit_a_phones_width(
+    browser: Browser, server: MeterbellServer, admin: ConsoleUser
+) -> None:
+    """Nothing but the alerts table (which scrolls in its own box) is wider than the screen."""
+    raise_alerts(server, admin.org_id)
+    context = browser.new_context(viewport=PHONE)
+    try:
+        page = context.new_page()
+        sign_in(page, server, admin)
+        screenshot(page, "dashboard-phone")
+        for path in ("dashboard", "alerts"):
+            page.goto(server.url(f"/console/orgs/{admin.org_id}/{path}"))
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"{path} is {width} px wide"
+        screenshot(page, "alerts-phone")
     finally:
         context.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from playwright.sync_api import Browser, Page, expect
 
 from meterbell.services import console_users
-from tests.browser.conftest import ConsoleUser, in_store, new_org_user, sign_in
+from tests.browser.conftest import ConsoleUser, in_store, new_org_user, screenshot, sign_in
 from tests.e2e.server import MeterbellServer
 
 NAVIGATION = [
@@ -50,6 +50,7 @@ def test_a_wrong_password_is_refused(
     problem = page.get_by_role("alert").filter(has_text="Wrong e-mail or password")
     expect(problem).to_be_visible()
     expect(page.get_by_label("Email")).to_have_value(admin.email)
+    screenshot(page, "sign-in-refused")
     assert "mb_session" not in {c["name"] for c in page.context.cookies()}
     page.goto(server.url(f"/console/orgs/{admin.org_id}/dashboard"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in to meterbell")
