@@ -3,6 +3,7 @@ page shares (navigation labels, headings, placeholders)."""
 
 from __future__ import annotations
 
+import httpx
 from playwright.sync_api import Browser, Page, expect
 
 from meterbell.services import console_users
@@ -120,3 +121,14 @@ def test_every_page_has_its_heading_and_the_switcher_lists_the_orgs(
     switcher.select_option(label="Second")
     page.get_by_role("button", name="Switch").click()
     expect(page).to_have_url(server.url(f"/console/orgs/{second.org_id}/dashboard"))
+
+
+def test_cookies_are_secure_behind_an_https_proxy(server: MeterbellServer) -> None:
+    """uvicorn takes the scheme from a trusted proxy's X-Forwarded-Proto (loopback is)."""
+    plain = httpx.get(server.url("/console/sign-in"), timeout=10.0)
+    proxied = httpx.get(
+        server.url("/console/sign-in"), headers={"X-Forwarded-Proto": "https"}, timeout=10.0
+    )
+    assert "secure" not in plain.headers["set-cookie"].lower()
+    assert "; secure" in proxied.headers["set-cookie"].lower()
+    assert "httponly" in proxied.headers["set-cookie"].lower()
