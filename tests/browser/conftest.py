@@ -184,9 +184,9 @@ def api_get(server: MeterbellServer, path: str) -> httpx.Response:
     )
 
 
-def screenshot(page: Page, name: str) -> None:
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:
     """With MB_CONSOLE_SCREENSHOTS set to a folder (docs/console for the docs), keep a
-    full-page picture of `page` there as `<name>.png`."""
+    picture of `page` (all of it, or what the screen shows) there as `<name>.png`."""
     folder = os.environ.get("MB_CONSOLE_SCREENSHOTS")
     if folder:
-        page.screenshot(path=Path(folder) / f"{name}.png", full_page=True)
+        page.screenshot(path=Path(folder) / f"{name}.png", full_page=full_page)

@@ -182,11 +182,11 @@ def test_pages_fit_a_phones_width(
     try:
         page = context.new_page()
         sign_in(page, server, admin)
-        screenshot(page, "dashboard-phone")
+        screenshot(page, "dashboard-phone", full_page=False)
         for path in ("dashboard", "alerts"):
             page.goto(server.url(f"/console/orgs/{admin.org_id}/{path}"))
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= PHONE["width"], f"{path} is {width} px wide"
-        screenshot(page, "alerts-phone")
+        screenshot(page, "alerts-phone", full_page=False)
     finally:
         context.close()
