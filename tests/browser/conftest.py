@@ -86,7 +86,9 @@ def server(
     database_url: str | None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[MeterbellServer]:
     with MeterbellServer(
-        tmp_path_factory.mktemp("browser") / "data", database_url=database_url
+        tmp_path_factory.mktemp("browser") / "data",
+        database_url=database_url,
+        extra_env={"MB_WEBHOOK_ALLOW_PRIVATE": "true"},  # webhooks to local receivers
     ) as running:
         yield running
 

@@ -1,5 +1,5 @@
 """Signing in and out of the console in a real browser, CSRF refusals, and the shell every
-page shares (navigation labels, headings, placeholders)."""
+page shares (navigation labels, headings, the read-only lists of pages still to be built)."""
 
 from __future__ import annotations
 
@@ -132,3 +132,31 @@ def test_cookies_are_secure_behind_an_https_proxy(server: MeterbellServer) -> No
     assert "secure" not in plain.headers["set-cookie"].lower()
     assert "; secure" in proxied.headers["set-cookie"].lower()
     assert "httponly" in proxied.headers["set-cookie"].lower()
+
+
+def test_pages_still_to_be_built_list_what_the_api_holds(
+    page: Page, server: MeterbellServer, admin: ConsoleUser
+) -> None:
+    credentials = server.initial_credentials()
+    token = server.token(credentials).json()["access_token"]
+    created = httpx.post(
+        server.url(f"/organizations/{admin.org_id}/integrationdestinations/webhooks"),
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "name": "Billing team",
+            "url": "http://127.0.0.1:9/billing",
+            "credentials": {"type": "M3TER_SIGNED_REQUEST", "apiKey": "k", "secret": "s"},
+        },
+        timeout=10.0,
+    )
+    assert created.status_code == 200, created.text
+    sign_in(page, server, admin)
+    navigation = page.get_by_role("navigation", name="Console")
+    navigation.get_by_role("link", name="Webhooks").click()
+    row = page.get_by_role("row", name="Billing team")
+    expect(row.get_by_role("cell")).to_contain_text(
+        ["Billing team", "http://127.0.0.1:9/billing", "Yes"]
+    )
+    expect(page.get_by_text("Coming here: the create and edit form")).to_be_visible()
+    navigation.get_by_role("link", name="Scheduled events").click()
+    expect(page.get_by_text("No scheduled events yet: create one")).to_be_visible()

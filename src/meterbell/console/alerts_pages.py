@@ -4,20 +4,18 @@ RESOLVED) through the same service, version check and events as `PUT /alerts/{id
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from meterbell.api.deps import QueryLists, StateDep
-from meterbell.console.rendering import render
+from meterbell.console.rendering import PAGE_SIZE, page_links, render
 from meterbell.console.routing import ConsoleRoute, is_htmx, org_page, see_other
 from meterbell.console.session import SignedInDep, checked_form
 from meterbell.domain.alerts import AlertStatus, AlertType, Severity
 from meterbell.domain.errors import MeterbellError
 from meterbell.services import alerts
 
-PAGE_SIZE = 50
 FILTERS = {"status": AlertStatus, "severity": Severity, "type": AlertType}
 # The statuses a person may move an alert to from each one.
 NEXT_STATUSES = {
@@ -40,7 +38,9 @@ async def alerts_page(
     org = signed.user.organization(org_id)
     page = await alerts.list_alerts(state.db, org.id, query, page_size=PAGE_SIZE)
     filters = _filters(query)
-    here = org_page(org.id, "alerts")
+    first_page, next_page = page_links(
+        org_page(org.id, "alerts"), filters, "nextToken" in query, page.next_token
+    )
     return render(
         request,
         "alerts.html",
@@ -52,12 +52,8 @@ async def alerts_page(
         choices=FILTERS,
         next_statuses=NEXT_STATUSES,
         this_page=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
-        first_page=f"{here}?{urlencode(filters)}" if "nextToken" in query else None,
-        next_page=(
-            f"{here}?{urlencode({**filters, 'nextToken': page.next_token})}"
-            if page.next_token
-            else None
-        ),
+        first_page=first_page,
+        next_page=next_page,
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -17,13 +19,15 @@ from meterbell.store.orgs import OrganizationRow
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 HTMX = "htmx-2.0.11.min.js"
+# Rows a list page shows.
+PAGE_SIZE = 50
 
 
 @dataclass(frozen=True)
 class Section:
     label: str
     slug: str
-    # What the page will hold, shown until it is built; None once it is.
+    # What the page is still to get (it shows a read-only list meanwhile); None once built.
     coming: str | None = None
 
 
@@ -33,23 +37,27 @@ SECTIONS = (
     Section(
         "Events",
         "events",
-        "Events filtered by name, category, resource and account, and marking them as actioned.",
+        "filters by name, category, resource and account; each event's payloads with the "
+        "changed fields highlighted; Mark as actioned.",
     ),
     Section(
         "Notifications",
         "notifications",
-        "Notification rules, with a live check of their calculation, and their runs.",
+        "the create and edit form with a live check of the calculation, Test, and each rule's "
+        "runs.",
     ),
-    Section("Webhooks", "webhooks", "Webhook destinations: create, edit, test, switch on and off."),
+    Section("Webhooks", "webhooks", "the create and edit form, the active toggle, and Test."),
     Section(
         "Integrations",
         "integrations",
-        "Integration configurations, their runs and attempts, Re-enable and Resend.",
+        "why a disabled integration is disabled, Re-enable, runs with every attempt, Resend.",
     ),
     Section("Alerts", "alerts"),
-    Section("Ingest", "ingest", "Measurements that failed validation, and their download."),
-    Section("Exports", "exports", "Export destinations, schedules and jobs, and ad hoc exports."),
-    Section("Scheduled events", "scheduled-events", "Scheduled event configurations."),
+    Section("Ingest", "ingest", "each failure's type and meter, and the failed-ingest download."),
+    Section(
+        "Exports", "exports", "destinations, schedules, Download, and starting an ad hoc export."
+    ),
+    Section("Scheduled events", "scheduled-events", "the create form."),
 )
 SECTIONS_BY_SLUG = {section.slug: section for section in SECTIONS}
 
@@ -58,6 +66,16 @@ def utc_text(value: str | datetime) -> str:
     """`2026-12-05 12:30:05 UTC` from an ISO-8601 timestamp (or a datetime in UTC)."""
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def page_links(
+    path: str, filters: Mapping[str, str], continuing: bool, next_token: str | None
+) -> tuple[str | None, str | None]:
+    """The links to the first page (when this is a later one) and to the next (when there
+    is one) of a list at `path` with these filters."""
+    first = f"{path}?{urlencode(filters)}" if continuing else None
+    following = f"{path}?{urlencode({**filters, 'nextToken': next_token})}" if next_token else None
+    return first, following
 
 
 templates = Jinja2Templates(directory=HERE / "templates")

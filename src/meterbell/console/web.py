@@ -1,15 +1,25 @@
 """The console's shell: `/` and `/console`, signing in and out, the organization switcher,
-the dashboard, and the pages still to come; `install_console` adds it all to the app."""
+the dashboard, and the read-only lists of the pages whose forms are still to come;
+`install_console` adds it all to the app."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Request
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from meterbell.api.deps import StateDep
 from meterbell.console import alerts_pages
-from meterbell.console.rendering import SECTIONS_BY_SLUG, STATIC_DIR, render
+from meterbell.console.lists import LISTINGS
+from meterbell.console.rendering import (
+    PAGE_SIZE,
+    SECTIONS_BY_SLUG,
+    STATIC_DIR,
+    page_links,
+    render,
+)
 from meterbell.console.routing import SIGN_IN_PATH, ConsoleRoute, org_page, see_other
 from meterbell.console.session import (
     PRESESSION_COOKIE,
@@ -129,12 +139,33 @@ router.include_router(alerts_pages.router)
 
 
 @router.get("/console/orgs/{org_id}/{slug}")
-async def coming_page(request: Request, signed: SignedInDep, org_id: str, slug: str) -> Response:
+async def list_page(
+    request: Request,
+    state: StateDep,
+    signed: SignedInDep,
+    org_id: str,
+    slug: str,
+    next_token: Annotated[str, Query(alias="nextToken")] = "",
+) -> Response:
+    """A page whose forms are still to come: a read-only list from its service."""
     org = signed.user.organization(org_id)
-    section = SECTIONS_BY_SLUG.get(slug)
-    if section is None or section.coming is None:
+    section, listing = SECTIONS_BY_SLUG.get(slug), LISTINGS.get(slug)
+    if section is None or listing is None:
         raise NotFound(f"No console page {request.url.path}")
-    return render(request, "coming.html", signed=signed, org=org, section=slug, page=section)
+    page = await listing.page(state.db, org.id, next_token, PAGE_SIZE)
+    first_page, next_page = page_links(request.url.path, {}, bool(next_token), page.next_token)
+    return render(
+        request,
+        "listing.html",
+        signed=signed,
+        org=org,
+        section=slug,
+        page=section,
+        listing=listing,
+        rows=page.data,
+        first_page=first_page,
+        next_page=next_page,
+    )
 
 
 def install_console(app: FastAPI) -> None:

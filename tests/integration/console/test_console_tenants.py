@@ -110,3 +110,32 @@ async def test_a_sign_in_page_over_https_sets_a_secure_cookie(
     async with httpx.AsyncClient(transport=transport, base_url="https://meterbell.test") as secure:
         form = await secure.get("/console/sign-in")
         assert "; secure" in form.headers["set-cookie"].lower()
+
+
+async def test_the_lists_show_the_organizations_own_records_only(
+    api: OrgApi, other_api: OrgApi, transport: httpx.ASGITransport, db: Database
+) -> None:
+    name = f"hook-{uuid.uuid4().hex[:8]}"
+    created = await api.post(
+        "integrationdestinations/webhooks",
+        {
+            "name": name,
+            "url": "http://127.0.0.1:9/hook",
+            "credentials": {"type": "M3TER_SIGNED_REQUEST", "apiKey": "k", "secret": "s"},
+        },
+    )
+    assert created.status_code == 200, created.text
+    owner = await signed_in_client(transport, db, api.org_id)
+    intruder = await signed_in_client(transport, db, other_api.org_id)
+    try:
+        mine = await owner.get(f"/console/orgs/{api.org_id}/webhooks")
+        theirs = await intruder.get(f"/console/orgs/{other_api.org_id}/webhooks")
+        events = await owner.get(f"/console/orgs/{api.org_id}/events")
+    finally:
+        await owner.aclose()
+        await intruder.aclose()
+    assert name in mine.text
+    assert "http://127.0.0.1:9/hook" in mine.text
+    assert name not in theirs.text
+    assert "No webhooks yet: create one" in theirs.text
+    assert "configuration.organization.created" in events.text
