@@ -24,7 +24,7 @@ from meterbell.services import console_users, orgs
 from meterbell.services.alerts import raise_alert
 from meterbell.store.db import Database
 from tests.conftest import STORES, drop_database_url, new_database_url
-from tests.e2e.server import MeterbellServer
+from tests.e2e.server import MeterbellServer, graceful_exit
 
 # Debian's chromium (`make browser` installs it); its wrapper script prints a harmless shell
 # error on some machines, so launch the binary behind it when it is there.
@@ -85,12 +85,18 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
 def server(
     database_url: str | None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[MeterbellServer]:
-    with MeterbellServer(
+    running = MeterbellServer(
         tmp_path_factory.mktemp("browser") / "data",
         database_url=database_url,
         extra_env={"MB_WEBHOOK_ALLOW_PRIVATE": "true"},  # webhooks to local receivers
-    ) as running:
+    ).start()
+    try:
         yield running
+    finally:
+        alive = running.running
+        code = running.stop()
+    assert alive, f"the server died during the tests (exit {code}):\n{running.log_tail()}"
+    assert graceful_exit(code), f"the server exited {code}:\n{running.log_tail()}"
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ organization's user sees none of them; reading and moving work without JavaScrip
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Browser, Page, expect
 
 from meterbell.domain.alerts import Severity
@@ -149,6 +151,29 @@ def test_a_user_of_another_organization_sees_none_of_its_alerts(
         )
         assert moved.status == 404, path
     assert api_get(server, f"alerts/{alert_id}").json()["status"] == "NEW"
+
+
+def test_times_show_in_the_readers_time_zone_with_utc_on_hover(
+    browser: Browser, server: MeterbellServer, admin: ConsoleUser
+) -> None:
+    [alert_id] = raise_alerts(server, admin.org_id)
+    context = browser.new_context(timezone_id="Asia/Tokyo", locale="en-US")
+    try:
+        page = context.new_page()
+        sign_in(page, server, admin)
+        alerts_page(page, server, admin.org_id)
+        row = page.locator(f"#alert-{alert_id}")
+        first_seen = row.locator("time").first
+        expect(first_seen).to_have_attribute(
+            "title", re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$")
+        )
+        expect(first_seen).to_contain_text("GMT+9")
+        # A row htmx swapped in is shown in local time too.
+        row.get_by_role("button", name="IN_PROGRESS").click()
+        expect(row.get_by_role("cell").first).to_have_text("IN_PROGRESS")
+        expect(row.locator("time").first).to_contain_text("GMT+9")
+    finally:
+        context.close()
 
 
 def test_reading_and_moving_alerts_without_javascript(
