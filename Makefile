@@ -50,6 +50,7 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python benchmarks/e2e.py
 	$(BENCH_VENV)/bin/python benchmarks/ingest.py
 	$(BENCH_VENV)/bin/python benchmarks/export.py
+	$(BENCH_VENV)/bin/python benchmarks/console.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .pytest_cache .ruff_cache
