@@ -3,6 +3,8 @@ RESOLVED) through the same service, version check and events as `PUT /alerts/{id
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,7 +14,7 @@ from meterbell.api.deps import QueryLists, StateDep
 from meterbell.console.rendering import PAGE_SIZE, page_links, render
 from meterbell.console.routing import ConsoleRoute, is_htmx, org_page, see_other
 from meterbell.console.session import SignedInDep, checked_form
-from meterbell.domain.alerts import AlertStatus, AlertType, Severity
+from meterbell.domain.alerts import AlertStatus, AlertType, ResourceType, Severity
 from meterbell.domain.errors import MeterbellError
 from meterbell.services import alerts
 
@@ -23,6 +25,24 @@ NEXT_STATUSES = {
     AlertStatus.IN_PROGRESS: (AlertStatus.RESOLVED,),
     AlertStatus.RESOLVED: (),
 }
+
+# The console page that shows the resource of an alert, by its type.
+RESOURCE_PAGES = {
+    ResourceType.INTEGRATION_CONFIGURATION: "integrations",
+    ResourceType.NOTIFICATION_RULE: "notifications",
+    ResourceType.EXPORT_JOB: "exports",
+}
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """What the template of an alert's row needs besides the alert."""
+
+    next_statuses: Mapping[AlertStatus, tuple[AlertStatus, ...]]
+    resource_pages: Mapping[ResourceType, str]
+
+
+ROW_RULES = RowRules(NEXT_STATUSES, RESOURCE_PAGES)
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -48,9 +68,9 @@ async def alerts_page(
         org=org,
         section="alerts",
         alerts=page.data,
+        rules=ROW_RULES,
         filters=filters,
         choices=FILTERS,
-        next_statuses=NEXT_STATUSES,
         this_page=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
         first_page=first_page,
         next_page=next_page,
@@ -96,7 +116,7 @@ async def move_alert(
         signed=signed,
         org=org,
         alert=alert,
-        next_statuses=NEXT_STATUSES,
+        rules=ROW_RULES,
         this_page=fields.get("back", ""),
         problem=problem,
     )

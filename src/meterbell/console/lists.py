@@ -21,6 +21,9 @@ class Lister(Protocol):
 
 
 INGEST_FAILURE = "ingest.validation.failure"
+# What a list page passes on to its service from its own query: one record (`ids`, where an
+# alert links to its resource), and where the page continues.
+FILTERS = ("ids", "nextToken")
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,10 @@ class Listing:
     empty: str
     query: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
-    async def page(self, db: Database, org_id: str, next_token: str, size: int) -> Page:
-        query = {**self.query, "nextToken": [next_token]} if next_token else self.query
+    async def page(self, db: Database, org_id: str, filters: Mapping[str, str], size: int) -> Page:
+        """A page, filtered by what `FILTERS` names of `filters` (and continuing at its
+        `nextToken`)."""
+        query = {**self.query, **{name: [value] for name, value in filters.items()}}
         return await self.lister(db, org_id, query, page_size=size)
 
 

@@ -4,15 +4,13 @@ the dashboard, and the read-only lists of the pages whose forms are still to com
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from meterbell.api.deps import StateDep
 from meterbell.console import alerts_pages
-from meterbell.console.lists import LISTINGS
+from meterbell.console.lists import FILTERS, LISTINGS
 from meterbell.console.rendering import (
     PAGE_SIZE,
     SECTIONS_BY_SLUG,
@@ -140,20 +138,19 @@ router.include_router(alerts_pages.router)
 
 @router.get("/console/orgs/{org_id}/{slug}")
 async def list_page(
-    request: Request,
-    state: StateDep,
-    signed: SignedInDep,
-    org_id: str,
-    slug: str,
-    next_token: Annotated[str, Query(alias="nextToken")] = "",
+    request: Request, state: StateDep, signed: SignedInDep, org_id: str, slug: str
 ) -> Response:
     """A page whose forms are still to come: a read-only list from its service."""
     org = signed.user.organization(org_id)
     section, listing = SECTIONS_BY_SLUG.get(slug), LISTINGS.get(slug)
     if section is None or listing is None:
         raise NotFound(f"No console page {request.url.path}")
-    page = await listing.page(state.db, org.id, next_token, PAGE_SIZE)
-    first_page, next_page = page_links(request.url.path, {}, bool(next_token), page.next_token)
+    query = {name: request.query_params[name] for name in FILTERS if request.query_params.get(name)}
+    page = await listing.page(state.db, org.id, query, PAGE_SIZE)
+    only = {"ids": query["ids"]} if "ids" in query else {}
+    first_page, next_page = page_links(
+        request.url.path, only, "nextToken" in query, page.next_token
+    )
     return render(
         request,
         "listing.html",
@@ -163,6 +160,7 @@ async def list_page(
         page=section,
         listing=listing,
         rows=page.data,
+        only=only.get("ids"),
         first_page=first_page,
         next_page=next_page,
     )

@@ -139,3 +139,44 @@ async def test_the_lists_show_the_organizations_own_records_only(
     assert name not in theirs.text
     assert "No webhooks yet: create one" in theirs.text
     assert "configuration.organization.created" in events.text
+
+
+async def test_an_alert_links_to_its_resource(
+    api: OrgApi, transport: httpx.ASGITransport, db: Database
+) -> None:
+    rules = []
+    for code in ("linked", "unlinked"):
+        created = await api.post(
+            "notifications/configurations",
+            {
+                "name": code,
+                "code": code,
+                "eventName": "configuration.product.updated",
+                "alwaysFireEvent": True,
+            },
+        )
+        assert created.status_code == 200, created.text
+        rules.append(created.json()["id"])
+    occurrence = Occurrence(
+        api.org_id,
+        AlertType.NOTIFICATION_EVALUATION_ERROR,
+        Severity.WARN,
+        ResourceType.NOTIFICATION_RULE,
+        rules[0],
+        "The rule failed to evaluate",
+    )
+    async with db.write() as conn:
+        await alerts.raise_alert(conn, occurrence, utcnow())
+    owner = await signed_in_client(transport, db, api.org_id)
+    try:
+        listed = await owner.get(f"/console/orgs/{api.org_id}/alerts")
+        link = f"/console/orgs/{api.org_id}/notifications?ids={rules[0]}"
+        assert f'href="{link}"' in listed.text
+        resource = await owner.get(link)
+        gone = await owner.get(f"/console/orgs/{api.org_id}/notifications?ids={uuid.uuid4()}")
+    finally:
+        await owner.aclose()
+    assert "linked" in resource.text
+    assert "unlinked" not in resource.text
+    assert f"Showing only <code>{rules[0]}</code>" in resource.text
+    assert "has no such record" in gone.text
