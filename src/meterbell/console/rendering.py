@@ -19,6 +19,13 @@ from meterbell.store.orgs import OrganizationRow
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 HTMX = "htmx-2.0.11.min.js"
+# Pages are personal (never cached), and never framed by another site (clickjacking).
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "same-origin",
+}
 # Rows a list page shows.
 PAGE_SIZE = 50
 
@@ -101,5 +108,5 @@ def render(
         template,
         {"signed": signed, "org": org, "section": section, **context},
         status_code=status_code,
-        headers={"Cache-Control": "no-store", **(headers or {})},
+        headers={**PAGE_HEADERS, **(headers or {})},
     )

@@ -110,6 +110,8 @@ async def test_a_sign_in_page_over_https_sets_a_secure_cookie(
     async with httpx.AsyncClient(transport=transport, base_url="https://meterbell.test") as secure:
         form = await secure.get("/console/sign-in")
         assert "; secure" in form.headers["set-cookie"].lower()
+    assert form.headers["x-frame-options"] == "DENY"
+    assert form.headers["cache-control"] == "no-store"
 
 
 async def test_the_lists_show_the_organizations_own_records_only(
