@@ -53,19 +53,26 @@ async def _drop_pg_database(name: str) -> None:
         await conn.close()
 
 
-@asynccontextmanager
-async def fresh_database_url(kind: str) -> AsyncIterator[str | None]:
+async def new_database_url(kind: str) -> str | None:
     """A store for real `meterbell` processes (tests/e2e): None for SQLite (the process then
     uses `<MB_DATA_DIR>/meterbell.db`), or the plain URL of a new, empty PostgreSQL database
-    that is dropped afterwards."""
-    if kind == "sqlite":
-        yield None
-        return
-    name = await _create_pg_database()
+    (drop it with `drop_database_url`)."""
+    return None if kind == "sqlite" else _plain_pg_url(await _create_pg_database())
+
+
+async def drop_database_url(url: str | None) -> None:
+    if url is not None:
+        await _drop_pg_database(url.rsplit("/", 1)[1])
+
+
+@asynccontextmanager
+async def fresh_database_url(kind: str) -> AsyncIterator[str | None]:
+    """`new_database_url`, dropped afterwards."""
+    url = await new_database_url(kind)
     try:
-        yield _plain_pg_url(name)
+        yield url
     finally:
-        await _drop_pg_database(name)
+        await drop_database_url(url)
 
 
 @dataclass

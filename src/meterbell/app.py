@@ -29,9 +29,11 @@ from meterbell.api.routes import (
 )
 from meterbell.api.state import AppState
 from meterbell.config import Settings
+from meterbell.console.web import install_console
 from meterbell.domain.download_links import DownloadSigner
-from meterbell.domain.ratelimit import FailedTokenRequests
+from meterbell.domain.ratelimit import FailedSignIns, FailedTokenRequests
 from meterbell.domain.secrets_box import SecretBox
+from meterbell.domain.sessions import CsrfTokens
 from meterbell.domain.tokens import TokenSigner
 from meterbell.services.orgs import RevokedCredentials
 from meterbell.store.db import Database
@@ -79,6 +81,10 @@ def create_app(
         box=SecretBox(settings.resolved_secret_key, settings.old_secret_key_list),
         downloads=DownloadSigner(settings.resolved_secret_key),
         storage=ExportStorage(settings),
+        failed_sign_ins=FailedSignIns(
+            settings.signin_failure_limit, settings.signin_failure_window_s
+        ),
+        csrf=CsrfTokens(settings.resolved_secret_key),
     )
 
     @asynccontextmanager
@@ -109,4 +115,5 @@ def create_app(
     app.include_router(entities.router)
     for router in ROUTERS:
         app.include_router(router)
+    install_console(app)
     return app

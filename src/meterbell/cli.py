@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -23,7 +24,7 @@ from meterbell.domain.deadletters import public_dead_letter
 from meterbell.domain.errors import MeterbellError
 from meterbell.heap import freeze_startup_objects
 from meterbell.logs import configure_logging
-from meterbell.services import deadletters, orgs
+from meterbell.services import console_users, deadletters, orgs
 from meterbell.store import orgs as org_store
 from meterbell.store.db import Database
 from meterbell.store.migrate import upgrade
@@ -34,15 +35,18 @@ orgs_app = typer.Typer(help="Organizations (tenants).")
 credentials_app = typer.Typer(help="Service credentials (client id + secret).")
 secrets_app = typer.Typer(help="Secrets stored encrypted (webhook signing secrets).")
 deadletters_app = typer.Typer(help="Work set aside after repeated failures (dead letters).")
+users_app = typer.Typer(help="Console users (people who sign in at /console).")
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(deadletters_app, name="deadletters")
+app.add_typer(users_app, name="users")
 
 INITIAL_CREDENTIALS_FILE = "initial-credentials.json"
 CLI_ACTOR = "meterbell-cli"
 DEFAULT_ORG_NAME = "Default organization"
+DEFAULT_CONSOLE_EMAIL = "admin@localhost"
 T = TypeVar("T")
 
 
@@ -96,18 +100,29 @@ def _print_credential(credential: orgs.NewCredential, as_json: bool) -> None:
     typer.echo("The client secret is shown only now; store it somewhere safe.")
 
 
-async def _bootstrap_default_org(db: Database, data_dir: Path) -> None:
-    """On first start with an empty store, create an organization a user can try at once."""
+def _print_user(user: console_users.NewUser, console_url: str) -> None:
+    typer.echo(f"console:      {console_url}")
+    typer.echo(f"email:        {user.email}")
+    typer.echo(f"password:     {user.password}")
+
+
+async def _bootstrap_default_org(db: Database, data_dir: Path, console_url: str) -> None:
+    """On first start with an empty store, create an organization a user can try at once,
+    with a service credential for the API and a console user."""
     if await orgs.has_organizations(db):
         return
     credential = await orgs.create_organization(db, DEFAULT_ORG_NAME)
+    user = await console_users.create_user(db, credential.org_id, DEFAULT_CONSOLE_EMAIL, None)
     saved = data_dir / INITIAL_CREDENTIALS_FILE
-    write_private(saved, json.dumps(credential.to_json(), indent=2) + "\n")
-    typer.echo("Created the default organization and its first credential:")
+    initial = {**credential.to_json(), "consoleEmail": user.email, "consolePassword": user.password}
+    write_private(saved, json.dumps(initial, indent=2) + "\n")
+    typer.echo("Created the default organization, its first credential and a console user:")
     _print_credential(credential, as_json=False)
+    _print_user(user, console_url)
     typer.echo(
         f"They are also saved in {saved.resolve()} (readable by you only). Later, make more "
-        f"with: meterbell credentials create --org {credential.org_id}"
+        f"with: meterbell credentials create --org {credential.org_id}, and meterbell users "
+        f"create --org {credential.org_id} --email EMAIL"
     )
 
 
@@ -126,7 +141,8 @@ def serve(
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
-    _with_db(settings, lambda db: _bootstrap_default_org(db, settings.data_dir))
+    console_url = f"http://{host or settings.host}:{port or settings.port}/console"
+    _with_db(settings, lambda db: _bootstrap_default_org(db, settings.data_dir, console_url))
     application = create_app(settings, run_workers=not no_workers)
     freeze_startup_objects()
     uvicorn.run(
@@ -283,3 +299,54 @@ def deadletters_replay(letter_id: Annotated[str, typer.Argument(help="Dead lette
     """Put a dead letter's item back for its worker (once)."""
     _with_db(Settings(), lambda db: deadletters.replay(db, None, letter_id, CLI_ACTOR))
     typer.echo(f"Dead letter {letter_id} replayed: its item is back with its worker.")
+
+
+def _password_from_stdin() -> str:
+    """The first line of standard input, without its line break."""
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@users_app.command("create")
+def users_create(
+    org: Annotated[str, typer.Option("--org", help="Organization id.")],
+    email: Annotated[str, typer.Option("--email", help="E-mail address (the sign-in name).")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin", help="Read the password from the first line of standard input."
+        ),
+    ] = False,
+) -> None:
+    """Create a console user of an organization; without --password-stdin, a password is
+    generated and printed once."""
+    password = _password_from_stdin() if password_stdin else None
+    user = _with_db(Settings(), lambda db: console_users.create_user(db, org, email, password))
+    typer.echo(f"Created console user {user.email} in organization {user.org_id}.")
+    if password is None:
+        typer.echo(f"password:     {user.password}")
+        typer.echo("The password is shown only now; store it somewhere safe.")
+
+
+@users_app.command("grant")
+def users_grant(
+    org: Annotated[str, typer.Option("--org", help="Organization id.")],
+    email: Annotated[str, typer.Option("--email", help="E-mail address of the user.")],
+) -> None:
+    """Let an existing console user see another organization too."""
+    _with_db(Settings(), lambda db: console_users.grant_organization(db, org, email))
+    typer.echo(f"{email.strip().lower()} can now see organization {org} in the console.")
+
+
+@users_app.command("list")
+def users_list(
+    org: Annotated[str, typer.Option("--org", help="Organization id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """List the console users of an organization."""
+    rows = _with_db(Settings(), lambda db: console_users.list_users(db, org))
+    listed = [{"id": r.id, "email": r.email, "dtCreated": isoformat(r.dt_created)} for r in rows]
+    if as_json:
+        typer.echo(json.dumps(listed))
+        return
+    for row in listed:
+        typer.echo(f"{row['email']}  created {row['dtCreated']}")

@@ -93,6 +93,23 @@ class Settings(BaseSettings):
     token_failure_window_s: float = Field(
         default=60.0, gt=0, description="The window those failures are counted in (seconds)."
     )
+    console_session_ttl_s: float = Field(
+        default=12 * 3600.0, gt=0, description="How long a console sign-in lasts (seconds)."
+    )
+    signin_failure_limit: int = Field(
+        default=5,
+        ge=1,
+        description="Failed console sign-ins per e-mail, and per address, before 429.",
+    )
+    signin_failure_window_s: float = Field(
+        default=60.0, gt=0, description="The window those failures are counted in (seconds)."
+    )
+    console_secure_cookies: bool = Field(
+        default=False,
+        description="Mark console cookies Secure even on plain-http requests (when TLS ends at "
+        "a proxy that uvicorn does not trust for X-Forwarded-Proto). Requests that arrive as "
+        "https get Secure cookies regardless.",
+    )
     event_retention_days: int = 28
     retention_interval_s: float = 3600.0
     max_body_bytes: int = 1024 * 1024

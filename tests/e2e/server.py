@@ -40,6 +40,7 @@ CLI_TIMEOUT_S = 60.0
 POLL_INTERVAL_S = 0.05
 BIND_RETRIES = 3
 PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
+CONSOLE_USER_KEYS = {"consoleEmail", "consolePassword"}
 T = TypeVar("T")
 
 
@@ -53,7 +54,10 @@ class Credentials:
 
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> Credentials:
-        assert set(data) == {"orgId", "clientId", "clientSecret"}, f"unexpected keys: {data}"
+        """From the API keys of `data` (the first start also saves a console user's)."""
+        assert set(data) - CONSOLE_USER_KEYS == {"orgId", "clientId", "clientSecret"}, (
+            f"unexpected keys: {data}"
+        )
         values = [data["orgId"], data["clientId"], data["clientSecret"]]
         assert all(isinstance(v, str) and v for v in values), f"empty or non-string: {data}"
         return cls(str(values[0]), str(values[1]), str(values[2]))
@@ -95,12 +99,14 @@ def meterbell_env(
 
 
 def run_cli(
-    *args: str, env: Mapping[str, str], timeout: float = CLI_TIMEOUT_S
+    *args: str, env: Mapping[str, str], timeout: float = CLI_TIMEOUT_S, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    """Run `meterbell ARGS...` to completion; the caller checks the exit code."""
+    """Run `meterbell ARGS...` to completion, `stdin` as its input; the caller checks the
+    exit code."""
     return subprocess.run(
         [str(MB_EXE), *args],
         env=dict(env),
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -116,9 +122,9 @@ def describe(result: subprocess.CompletedProcess[str]) -> str:
     )
 
 
-def run_cli_ok(*args: str, env: Mapping[str, str]) -> str:
+def run_cli_ok(*args: str, env: Mapping[str, str], stdin: str = "") -> str:
     """Run `meterbell ARGS...`, assert it succeeded, return its stdout."""
-    result = run_cli(*args, env=env)
+    result = run_cli(*args, env=env, stdin=stdin)
     assert result.returncode == 0, describe(result)
     return result.stdout
 
@@ -217,12 +223,12 @@ class MeterbellServer:
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         """Run a `meterbell` command against this server's store."""
-        return run_cli(*args, env=self.env)
+        return run_cli(*args, env=self.env, stdin=stdin)
 
-    def cli_ok(self, *args: str) -> str:
-        return run_cli_ok(*args, env=self.env)
+    def cli_ok(self, *args: str, stdin: str = "") -> str:
+        return run_cli_ok(*args, env=self.env, stdin=stdin)
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -338,6 +344,11 @@ class MeterbellServer:
         path = self.initial_credentials_path
         assert path.exists(), f"{path} is missing; server output:\n{self.log_tail()}"
         return Credentials.from_json(json.loads(path.read_text()))
+
+    def initial_console_user(self) -> tuple[str, str]:
+        """The e-mail and password of the console user made on the first start."""
+        saved = json.loads(self.initial_credentials_path.read_text())
+        return saved["consoleEmail"], saved["consolePassword"]
 
     # -- HTTP ---------------------------------------------------------------------------
 

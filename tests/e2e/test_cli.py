@@ -8,6 +8,7 @@ each store.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import stat
 from collections.abc import AsyncIterator, Iterator
@@ -187,10 +188,21 @@ def test_upgrade_first_start_and_restart(empty_database_url: str | None, tmp_pat
         assert first_output.count(line) == 1, first_output
     assert str(server.initial_credentials_path.resolve()) in first_output
 
+    email, password = server.initial_console_user()
+    for line in (f"email:        {email}", f"password:     {password}"):
+        assert first_output.count(line) == 1, first_output
+    assert f"console:      http://127.0.0.1:{server.port}/console" in first_output
+
     saved = server.initial_credentials_path
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     saved_text = saved.read_text()
-    assert list(json.loads(saved_text)) == ["orgId", "clientId", "clientSecret"]
+    assert list(json.loads(saved_text)) == [
+        "orgId",
+        "clientId",
+        "clientSecret",
+        "consoleEmail",
+        "consolePassword",
+    ]
 
     # A second start on the same store creates nothing and prints no secret.
     with server:
@@ -199,6 +211,7 @@ def test_upgrade_first_start_and_restart(empty_database_url: str | None, tmp_pat
     assert graceful_exit(server.stop()), server.log_tail()
     assert "clientSecret" not in second_output, second_output
     assert credentials.client_secret not in second_output
+    assert password not in second_output
     assert saved.read_text() == saved_text
     assert json.loads(run_cli_ok("orgs", "list", "--json", env=env)) == [
         {"orgId": credentials.org_id, "name": "Default organization"}
@@ -240,3 +253,74 @@ def test_deadletters_list_and_replay_reach_work_of_no_organization(tmp_path: Pat
     again = run_cli("deadletters", "replay", "letter-1", env=env)
     assert again.returncode == 1
     assert "already replayed" in again.stderr
+
+
+def console_sign_in(server: MeterbellServer, email: str, password: str) -> int:
+    """Sign in to the console over HTTP as a browser does; the answer's status (303: in)."""
+    with httpx.Client(base_url=server.base_url, timeout=10.0) as http:
+        form = http.get("/console/sign-in")
+        match = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form.text)
+        assert match, form.text
+        answer = http.post(
+            "/console/sign-in",
+            data={"csrf_token": match.group(1), "email": email, "password": password},
+        )
+        if answer.status_code == 303:
+            assert "mb_session" in answer.cookies
+        return answer.status_code
+
+
+def test_users_create_list_and_grant(server: MeterbellServer) -> None:
+    org = server.initial_credentials().org_id
+    generated = server.cli_ok("users", "create", "--org", org, "--email", "Gen@Example.com")
+    assert generated.startswith(f"Created console user gen@example.com in organization {org}.")
+    password = re.search(r"^password: +(\S+)$", generated, re.MULTILINE)
+    assert password, generated
+    assert "shown only now" in generated
+    assert console_sign_in(server, "gen@example.com", password.group(1)) == 303
+    assert console_sign_in(server, "gen@example.com", password.group(1) + "x") == 401
+
+    chosen = "a password chosen by me"
+    quiet = server.cli_ok(
+        "users",
+        "create",
+        "--org",
+        org,
+        "--email",
+        "chosen@example.com",
+        "--password-stdin",
+        stdin=chosen + "\n",
+    )
+    assert quiet.strip() == f"Created console user chosen@example.com in organization {org}."
+    assert console_sign_in(server, "chosen@example.com", chosen) == 303
+
+    listed = json.loads(server.cli_ok("users", "list", "--org", org, "--json"))
+    emails = [row["email"] for row in listed]
+    assert {"gen@example.com", "chosen@example.com"} <= set(emails)
+    assert set(listed[0]) == {"id", "email", "dtCreated"}
+
+    again = server.cli("users", "create", "--org", org, "--email", "gen@example.com")
+    assert again.returncode == 1, describe(again)
+    assert f"users grant --org {org} --email gen@example.com" in again.stderr
+
+    other = created_credentials(server.cli_ok("orgs", "create", "--name", "Grant", "--json"))
+    granted = server.cli_ok("users", "grant", "--org", other.org_id, "--email", "gen@example.com")
+    assert (
+        granted.strip()
+        == f"gen@example.com can now see organization {other.org_id} in the console."
+    )
+    other_users = json.loads(server.cli_ok("users", "list", "--org", other.org_id, "--json"))
+    assert [row["email"] for row in other_users] == ["gen@example.com"]
+
+    short = server.cli(
+        "users",
+        "create",
+        "--org",
+        org,
+        "--email",
+        "s@example.com",
+        "--password-stdin",
+        stdin="short\n",
+    )
+    assert short.returncode == 1, describe(short)
+    assert "12 to 1024 characters" in short.stderr

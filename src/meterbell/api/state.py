@@ -1,5 +1,5 @@
 """What the running application holds: settings, the store, the signers, the revoked
-credentials, export storage."""
+credentials, export storage, and the console's sign-in limits and CSRF tokens."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from meterbell.config import Settings
 from meterbell.domain.download_links import DownloadSigner
-from meterbell.domain.ratelimit import FailedTokenRequests
+from meterbell.domain.ratelimit import FailedSignIns, FailedTokenRequests
 from meterbell.domain.secrets_box import SecretBox
+from meterbell.domain.sessions import CsrfTokens
 from meterbell.domain.tokens import TokenSigner
 from meterbell.services.orgs import RevokedCredentials
 from meterbell.store.db import Database
@@ -25,3 +26,5 @@ class AppState:
     box: SecretBox
     downloads: DownloadSigner
     storage: ExportStorage
+    failed_sign_ins: FailedSignIns
+    csrf: CsrfTokens

@@ -44,25 +44,38 @@ class FailureWindow:
             failures.popleft()
 
 
-class FailedTokenRequests:
-    """Failed token requests per client id and per client address, counted apart (so that
-    many client ids tried from one address cannot push that address out, and back)."""
+class FailedAttempts:
+    """Failed attempts per key (a client id, an e-mail) and per client address, counted apart
+    (so that many keys tried from one address cannot push that address out, and back).
+    `what` and `key_name` word the refusal: "Too many failed {what} for this {key_name}…"."""
 
-    def __init__(self, limit: int, window_s: float) -> None:
-        self._by_client = FailureWindow(limit, window_s)
+    def __init__(self, limit: int, window_s: float, *, what: str, key_name: str) -> None:
+        self._by_key = FailureWindow(limit, window_s)
         self._by_address = FailureWindow(limit, window_s)
+        self._what = what
+        self._key_name = key_name
 
-    def check(self, client_id: str, address: str, now: float) -> None:
+    def check(self, key: str, address: str, now: float) -> None:
         """TooManyRequests (with Retry-After) while either has failed too often."""
-        wait_s = max(self._by_client.wait_s(client_id, now), self._by_address.wait_s(address, now))
+        wait_s = max(self._by_key.wait_s(key, now), self._by_address.wait_s(address, now))
         if wait_s > 0:
             retry_after = math.ceil(wait_s)
             raise TooManyRequests(
-                "Too many failed token requests for this client id or from this address: "
+                f"Too many failed {self._what} for this {self._key_name} or from this address: "
                 f"try again in {retry_after} s",
                 headers={"Retry-After": str(retry_after)},
             )
 
-    def record(self, client_id: str, address: str, now: float) -> None:
-        self._by_client.record(client_id, now)
+    def record(self, key: str, address: str, now: float) -> None:
+        self._by_key.record(key, now)
         self._by_address.record(address, now)
+
+
+class FailedTokenRequests(FailedAttempts):
+    def __init__(self, limit: int, window_s: float) -> None:
+        super().__init__(limit, window_s, what="token requests", key_name="client id")
+
+
+class FailedSignIns(FailedAttempts):
+    def __init__(self, limit: int, window_s: float) -> None:
+        super().__init__(limit, window_s, what="sign-ins", key_name="e-mail")

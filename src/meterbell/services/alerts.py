@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,7 @@ from meterbell.store.db import Database
 from meterbell.store.events import EventRow, insert_events
 
 MAX_PAGE_SIZE = 200
+OPEN_STATUSES = (AlertStatus.NEW, AlertStatus.IN_PROGRESS)
 ALERT_SPEC = entity_by_name("alert")
 
 
@@ -189,6 +191,29 @@ async def list_alerts(
             conn, org_id, filters, before_seq=continue_before(query), limit=page_size + 1
         )
     return page_from_rows([(alert.seq, public_alert(alert)) for alert in rows], page_size)
+
+
+@dataclass(frozen=True)
+class OpenAlerts:
+    """How many alerts of one severity are open, and how many of those nobody took yet."""
+
+    severity: Severity
+    open: int
+    new: int
+
+
+async def open_alerts_by_severity(db: Database, org_id: str) -> list[OpenAlerts]:
+    """Every severity, the most severe first."""
+    async with db.read() as conn:
+        counts = await alert_store.count_open(conn, org_id)
+    return [
+        OpenAlerts(
+            severity,
+            sum(counts.get((severity, status), 0) for status in OPEN_STATUSES),
+            counts.get((severity, AlertStatus.NEW), 0),
+        )
+        for severity in reversed(Severity)
+    ]
 
 
 def _not_found(alert_id: str) -> NotFound:

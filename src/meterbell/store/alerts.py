@@ -131,11 +131,15 @@ async def list_alerts(
     return [_from_row(row) for row in rows]
 
 
-async def count_open(conn: AsyncConnection) -> dict[tuple[str, str], int]:
-    """Open alerts of every organization, by (severity, status)."""
-    rows = await conn.execute(
-        select(alerts.c.severity, alerts.c.status, func.count())
-        .where(alerts.c.status != AlertStatus.RESOLVED)
-        .group_by(alerts.c.severity, alerts.c.status)
+async def count_open(
+    conn: AsyncConnection, org_id: str | None = None
+) -> dict[tuple[str, str], int]:
+    """Open alerts of one organization (of every one if `org_id` is None), by (severity,
+    status)."""
+    statement = select(alerts.c.severity, alerts.c.status, func.count()).where(
+        alerts.c.status != AlertStatus.RESOLVED
     )
+    if org_id is not None:
+        statement = statement.where(alerts.c.org_id == org_id)
+    rows = await conn.execute(statement.group_by(alerts.c.severity, alerts.c.status))
     return {(row[0], row[1]): int(row[2]) for row in rows}

@@ -365,3 +365,31 @@ dead_letters = Table(
         postgresql_where=OPEN_DEAD_LETTER,
     ),
 )
+
+# People who sign in to the console (console/), the organizations each may see, and their
+# sessions. A session is known by the SHA-256 of its cookie's token, never the token itself.
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("dt_created", Timestamp, nullable=False),
+)
+
+console_memberships = Table(
+    "console_memberships",
+    metadata,
+    Column("user_id", String(36), ForeignKey("console_users.id"), primary_key=True),
+    Column("org_id", String(36), ForeignKey("organizations.id"), primary_key=True),
+    Column("dt_created", Timestamp, nullable=False),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("console_users.id"), nullable=False, index=True),
+    Column("dt_created", Timestamp, nullable=False),
+    Column("dt_expires", Timestamp, nullable=False),
+)

@@ -1,0 +1,112 @@
+"""The console's templates (Jinja2, autoescaped), its navigation, and how pages render."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from meterbell.console.session import CSRF_FIELD, CSRF_HEADER, SignedIn
+from meterbell.store.orgs import OrganizationRow
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+HTMX = "htmx-2.0.11.min.js"
+# Pages are personal (never cached), and never framed by another site (clickjacking).
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "same-origin",
+}
+# Rows a list page shows.
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Section:
+    label: str
+    slug: str
+    # What the page is still to get (it shows a read-only list meanwhile); None once built.
+    coming: str | None = None
+
+
+# The navigation, in order; tests and users rely on these labels.
+SECTIONS = (
+    Section("Dashboard", "dashboard"),
+    Section(
+        "Events",
+        "events",
+        "filters by name, category, resource and account; each event's payloads with the "
+        "changed fields highlighted; Mark as actioned.",
+    ),
+    Section(
+        "Notifications",
+        "notifications",
+        "the create and edit form with a live check of the calculation, Test, and each rule's "
+        "runs.",
+    ),
+    Section("Webhooks", "webhooks", "the create and edit form, the active toggle, and Test."),
+    Section(
+        "Integrations",
+        "integrations",
+        "why a disabled integration is disabled, Re-enable, runs with every attempt, Resend.",
+    ),
+    Section("Alerts", "alerts"),
+    Section("Ingest", "ingest", "each failure's type and meter, and the failed-ingest download."),
+    Section(
+        "Exports", "exports", "destinations, schedules, Download, and starting an ad hoc export."
+    ),
+    Section("Scheduled events", "scheduled-events", "the create form."),
+)
+SECTIONS_BY_SLUG = {section.slug: section for section in SECTIONS}
+
+
+def utc_text(value: str | datetime) -> str:
+    """`2026-12-05 12:30:05 UTC` from an ISO-8601 timestamp (or a datetime in UTC)."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def page_links(
+    path: str, filters: Mapping[str, str], continuing: bool, next_token: str | None
+) -> tuple[str | None, str | None]:
+    """The links to the first page (when this is a later one) and to the next (when there
+    is one) of a list at `path` with these filters."""
+    first = f"{path}?{urlencode(filters)}" if continuing else None
+    following = f"{path}?{urlencode({**filters, 'nextToken': next_token})}" if next_token else None
+    return first, following
+
+
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["utc_text"] = utc_text
+templates.env.globals.update(
+    SECTIONS=SECTIONS, HTMX=HTMX, CSRF_FIELD=CSRF_FIELD, CSRF_HEADER=CSRF_HEADER
+)
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    signed: SignedIn | None = None,
+    org: OrganizationRow | None = None,
+    section: str = "",
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        template,
+        {"signed": signed, "org": org, "section": section, **context},
+        status_code=status_code,
+        headers={**PAGE_HEADERS, **(headers or {})},
+    )
