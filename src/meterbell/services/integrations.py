@@ -47,6 +47,11 @@ async def _checked(db: Database, org_id: str, body: object) -> dict[str, Any]:
             f"'entityType' {fields.entityType} is not supported: meterbell delivers "
             "'Notification' integrations"
         )
+    if fields.model_extra and "credentials" in fields.model_extra:
+        raise InvalidRequest(
+            "'credentials' cannot be given on a Notification integration: put them on its "
+            "webhook destination (integrationdestinations/webhooks), where they are encrypted"
+        )
     if fields.destination.lower() != WEBHOOK_DESTINATION.lower():
         raise InvalidRequest(f"'destination' {fields.destination} is not supported: use 'Webhook'")
     if not fields.entityId or not await _exists(db, org_id, RULE, fields.entityId):

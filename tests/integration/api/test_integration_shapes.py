@@ -48,3 +48,20 @@ async def test_integration_configurations_carry_a_status(api: OrgApi) -> None:
     assert (sent_back.json()["status"], sent_back.json()["name"]) == ("WAITING", "to billing")
     deleted = await api.delete(f"integrationconfigs/{config_id}")
     assert deleted.json()["status"] == "WAITING"
+
+
+async def test_inline_credentials_are_refused_not_stored_in_plain_text(api: OrgApi) -> None:
+    wired = await wired_rule(api)
+    secret = "do-not-echo-this-secret"
+    body = {
+        key: wired.config[key] for key in ("entityType", "entityId", "destination", "destinationId")
+    } | {"credentials": {"type": "HTTP_BASIC", "username": "u", "password": secret}}
+    refused = [
+        await api.post("integrationconfigs", body),
+        await api.put(f"integrationconfigs/{wired.config['id']}", body),
+    ]
+    for response in refused:
+        assert response.status_code == 400, response.text
+        assert "webhook destination" in response.json()["message"]
+    listed = await api.get("integrationconfigs")
+    assert secret not in listed.text
