@@ -44,6 +44,19 @@ def local_destination(**fields: Any) -> dict[str, Any]:
     }
 
 
+def gcs_destination() -> dict[str, Any]:
+    """A destination of a type this build cannot upload to: its jobs fail."""
+    return {
+        "name": "G",
+        "code": "gcs",
+        "destinationType": "GCS",
+        "bucketName": "bucket",
+        "projectNumber": "1",
+        "poolId": "p",
+        "providerId": "q",
+    }
+
+
 def s3_destination(bucket: str, **fields: Any) -> dict[str, Any]:
     return {
         "name": "S3 bucket",

@@ -34,7 +34,7 @@ from meterbell.store.events import EventRow
 from meterbell.store.migrate import upgrade
 from meterbell.workers.dispatcher import Dispatcher
 from tests.conftest import TEST_SECRET_KEY, OrgApi, StoreInfo, fresh_database_url, new_org_api
-from tests.exporting import created, exporter, run_jobs
+from tests.exporting import created, exporter, gcs_destination, run_jobs
 from tests.factories import minimal_body
 from tests.ingesting import accepted, measurement, new_meter, validate_all
 from tests.integrating import fire, wired_rule
@@ -308,19 +308,7 @@ async def test_ingest_counts_measurements_ingested_and_failed(
 async def test_export_jobs_count_by_how_they_ended(
     quiet: OrgApi, quiet_db: Database, settings: Settings
 ) -> None:
-    unsupported = await created(
-        quiet,
-        "dataexports/destinations",
-        {
-            "name": "G",
-            "code": "gcs",
-            "destinationType": "GCS",
-            "bucketName": "bucket",
-            "projectNumber": "1",
-            "poolId": "p",
-            "providerId": "q",
-        },
-    )
+    unsupported = await created(quiet, "dataexports/destinations", gcs_destination())
     accounts = {"sourceType": "OPERATIONAL", "operationalDataTypes": ["ACCOUNTS"]}
     before = await scrape(quiet.client)
     await created(quiet, "dataexports/adhoc", accounts)

@@ -15,7 +15,7 @@ from meterbell.domain.measurements import INGEST_FAILURE
 from meterbell.store.db import Database
 from meterbell.workers.dispatcher import Dispatcher
 from tests.conftest import OrgApi
-from tests.exporting import created, exporter, operational_schedule, run_jobs
+from tests.exporting import created, exporter, gcs_destination, operational_schedule, run_jobs
 from tests.ingesting import (
     accepted,
     events_named,
@@ -100,19 +100,7 @@ async def test_a_submission_set_aside_raises_an_unexpected_error_alert(
 async def test_a_failed_scheduled_export_raises_an_alert_its_next_success_resolves(
     api: OrgApi, db: Database, settings: Settings
 ) -> None:
-    gcs = await created(
-        api,
-        "dataexports/destinations",
-        {
-            "name": "G",
-            "code": "gcs",
-            "destinationType": "GCS",
-            "bucketName": "bucket",
-            "projectNumber": "1",
-            "poolId": "p",
-            "providerId": "q",
-        },
-    )
+    gcs = await created(api, "dataexports/destinations", gcs_destination())
     schedule = await created(
         api, "dataexports/schedules", operational_schedule(destinationIds=[gcs["id"]])
     )
@@ -148,21 +136,7 @@ async def test_a_failed_ad_hoc_export_raises_an_alert_on_its_job(
             "sourceType": "OPERATIONAL",
             "operationalDataTypes": ["PLANS"],
             "destinationIds": [
-                (
-                    await created(
-                        api,
-                        "dataexports/destinations",
-                        {
-                            "name": "G",
-                            "code": "gcs",
-                            "destinationType": "GCS",
-                            "bucketName": "bucket",
-                            "projectNumber": "1",
-                            "poolId": "p",
-                            "providerId": "q",
-                        },
-                    )
-                )["id"]
+                (await created(api, "dataexports/destinations", gcs_destination()))["id"]
             ],
         },
     )

@@ -29,6 +29,7 @@ from tests.exporting import (
     download,
     exporter,
     files_under,
+    gcs_destination,
     job,
     local_destination,
     meter,
@@ -254,19 +255,7 @@ async def test_kept_files_and_downloads_end_after_a_day(
 async def test_a_refused_upload_fails_the_job_and_raises_an_event(
     api: OrgApi, db: Database, settings: Settings
 ) -> None:
-    gcs = await created(
-        api,
-        "dataexports/destinations",
-        {
-            "name": "G",
-            "code": "gcs",
-            "destinationType": "GCS",
-            "bucketName": "bucket",
-            "projectNumber": "1",
-            "poolId": "p",
-            "providerId": "q",
-        },
-    )
+    gcs = await created(api, "dataexports/destinations", gcs_destination())
     job_id = await adhoc(
         api,
         {
