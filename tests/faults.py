@@ -6,10 +6,10 @@ afterwards: the organization's dead letters and alerts, through the API."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from meterbell.store import documents as document_store
 from meterbell.store.db import Database
@@ -68,3 +68,20 @@ async def replayed(api: OrgApi, letter: Mapping[str, Any]) -> dict[str, Any]:
     response = await api.post(f"deadletters/{letter['id']}/replay")
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+@contextlib.asynccontextmanager
+async def installed(
+    db: Database, create: Sequence[str], drop: Sequence[str]
+) -> AsyncIterator[None]:
+    """Run `create` (e.g. a trigger that makes the store refuse a write) for the block's length,
+    then `drop`."""
+    async with db.write() as conn:
+        for statement in create:
+            await conn.execute(text(statement))
+    try:
+        yield
+    finally:
+        async with db.write() as conn:
+            for statement in drop:
+                await conn.execute(text(statement))

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from sqlalchemy import text
 
 from meterbell.domain.integrations import SEALED_SECRET
 from meterbell.domain.secrets_box import SecretBox
@@ -16,6 +15,7 @@ from meterbell.store.db import Database
 from meterbell.workers.deliverer import UNRECORDABLE
 from meterbell.workers.isolation import MAX_ITEM_FAILURES
 from tests.conftest import OrgApi, new_org_api
+from tests.faults import installed
 from tests.integration.webhooks.conftest import new_commitment, spend, wire
 from tests.integration.webhooks.test_delivery import events_named, poll, settled_runs
 from tests.receiver import Receiver
@@ -89,15 +89,8 @@ async def refusing_attempt_logs(db: Database, url_part: str) -> AsyncIterator[No
             "BEGIN SELECT RAISE(ABORT, 'attempt log refused'); END"
         ]
         drop = ["DROP TRIGGER refuse_attempt_log"]
-    async with db.write() as conn:
-        for statement in create:
-            await conn.execute(text(statement))
-    try:
+    async with installed(db, create, drop):
         yield
-    finally:
-        async with db.write() as conn:
-            for statement in drop:
-                await conn.execute(text(statement))
 
 
 async def test_a_result_the_store_refuses_is_settled_alone(

@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from meterbell.domain.clock import utcnow
 from meterbell.store.db import Database
 from meterbell.store.tables import dead_letters
 from meterbell.workers.retention import Retention
 from tests.conftest import OrgApi
+from tests.faults import installed
 from tests.integration.workers.test_retention import disabled_run, event_ids, run_ids
 
 
@@ -35,15 +36,8 @@ async def refusing_deletes(db: Database, table: str) -> AsyncIterator[None]:
             "BEGIN SELECT RAISE(ABORT, 'delete refused'); END"
         ]
         drop = ["DROP TRIGGER refuse_delete"]
-    async with db.write() as conn:
-        for statement in create:
-            await conn.execute(text(statement))
-    try:
+    async with installed(db, create, drop):
         yield
-    finally:
-        async with db.write() as conn:
-            for statement in drop:
-                await conn.execute(text(statement))
 
 
 async def retention_letters(db: Database) -> list[tuple[str, int, bool]]:
