@@ -29,7 +29,6 @@ CHECKPOINT_INTERVAL_S = 0.1
 RESTART_WAL_FRAMES = 8192  # pages: 32 MiB of 4 KiB pages
 TRUNCATE_WAL_BYTES = 128 * 1024 * 1024
 RESTART_WAIT_S = 0.05
-WAL_INDEX_HEADER_BYTES = 48
 
 
 class InlineConnection(aiosqlite.Connection):
@@ -110,7 +109,6 @@ class WalCheckpointer:
     ) -> None:
         self.path = path
         self.wal_path = f"{path}-wal"
-        self.wal_index_path = f"{path}-shm"
         self.interval_s = interval_s
         self.restart_frames = restart_frames
         self.truncate_bytes = truncate_bytes
@@ -178,18 +176,17 @@ class WalCheckpointer:
         return True
 
     def _run(self) -> None:
-        last_seen: bytes | None = None
+        last_seen: int | None = None
         while not self._stop.wait(self.interval_s):
-            try:
-                seen = _committed_state(self.wal_index_path)
-            except FileNotFoundError:
-                continue
-            if seen == last_seen or self.restart_wanted:
-                continue  # nothing written since the last pass, or a restart is on its way
+            if self.restart_wanted:
+                continue  # a restart is on its way
             with self._lock:
                 if self._conn is None:
                     return
                 try:
+                    seen = _committed_version(self._conn)
+                    if seen == last_seen:
+                        continue  # nothing written since the last pass
                     _busy, frames, copied = checkpoint(self._conn, "PASSIVE")
                 except sqlite3.Error as exc:  # tried again at the next tick
                     log.warning("WAL checkpoint failed", path=self.path, error=str(exc))
@@ -200,12 +197,12 @@ class WalCheckpointer:
                 self.restart_wanted = True
 
 
-def _committed_state(wal_index_path: str) -> bytes:
-    """The header of the WAL index (the `-shm` file), which every commit changes once it is
-    visible to readers. (The log file itself changes before that: a pass that looked at it
-    could see a commit's pages, checkpoint without them, and never look again.)"""
-    with open(wal_index_path, "rb") as index:
-        return index.read(WAL_INDEX_HEADER_BYTES)
+def _committed_version(conn: sqlite3.Connection) -> int:
+    """A number that changes with every commit of another connection, once readers can see
+    it. (Not the `-shm` file's header read with `open()`: closing any descriptor of a file
+    drops all the POSIX locks this process holds on it, SQLite's included, and the next
+    process to open the store would then reset the index under this one's mapping of it.)"""
+    return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
 
 def checkpoint(conn: sqlite3.Connection, mode: str) -> tuple[int, int, int]:

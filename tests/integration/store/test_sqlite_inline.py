@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -123,3 +125,43 @@ def test_start_is_idempotent_and_a_stopped_checkpointer_does_nothing(
     assert not thread.is_alive()
     checkpointer.stop()
     assert checkpointer.restart() is False
+
+
+SHM_DEAD_MAN_SWITCH_BYTE = 128  # SQLite's unix VFS: the lock that says "the index is in use"
+
+DMS_IS_FREE = """
+import fcntl, sys
+with open(sys.argv[1], "r+b") as index:
+    try:
+        fcntl.lockf(index, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, int(sys.argv[2]))
+    except OSError:
+        print("held")
+    else:
+        print("free")
+"""
+
+
+def test_watching_the_log_keeps_this_processs_locks_on_the_wal_index(
+    database: tuple[str, sqlite3.Connection], tmp_path: Path
+) -> None:
+    """Closing any descriptor of a file drops every POSIX lock the process holds on it. Had
+    the checkpointer opened and closed the `-shm` file to watch for commits, the next process
+    to open the store would find it unlocked, reset the index under this process's mapping
+    of it, and the server would die of SIGBUS."""
+    path, writer = database
+    checkpointer = WalCheckpointer(path, interval_s=0.01)
+    checkpointer.start()
+    try:
+        write_rows(writer, 50)
+        eventually(lambda: rows_in_file_alone(path, tmp_path) == 50)
+        write_rows(writer, 5)
+        eventually(lambda: rows_in_file_alone(path, tmp_path) == 55)
+        probe = subprocess.run(
+            [sys.executable, "-c", DMS_IS_FREE, f"{path}-shm", str(SHM_DEAD_MAN_SWITCH_BYTE)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert probe.stdout.strip() == "held"
+    finally:
+        checkpointer.stop()
