@@ -12,8 +12,9 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 
 from meterbell.console.rendering import render
-from meterbell.console.session import SignInRequired
+from meterbell.console.session import SignedIn, SignInRequired
 from meterbell.domain.errors import MeterbellError
+from meterbell.store.orgs import OrganizationRow
 
 SIGN_IN_PATH = "/console/sign-in"
 
@@ -35,11 +36,34 @@ def to_sign_in(request: Request) -> Response:
     return see_other(request, SIGN_IN_PATH + after)
 
 
+def _page_org(request: Request, signed: SignedIn | None) -> OrganizationRow | None:
+    """The organization of the page asked for, when the signed-in user is one of its own."""
+    wanted = request.path_params.get("org_id")
+    if signed is None or wanted is None:
+        return None
+    return next((org for org in signed.user.organizations if org.id == wanted), None)
+
+
 def error_page(request: Request, exc: MeterbellError) -> Response:
-    """The service's own message: a page, or for htmx a fragment for the page's alert area."""
-    template = "_problem.html" if is_htmx(request) else "error.html"
+    """The service's own message: a page (with the console's navigation when someone is
+    signed in), or for htmx a fragment for the page's alert area."""
+    if is_htmx(request):
+        return render(
+            request,
+            "_problem.html",
+            status_code=exc.status,
+            headers=exc.headers,
+            message=exc.message,
+        )
+    signed: SignedIn | None = getattr(request.state, "signed", None)
     return render(
-        request, template, status_code=exc.status, headers=exc.headers, message=exc.message
+        request,
+        "error.html",
+        signed=signed,
+        org=_page_org(request, signed),
+        status_code=exc.status,
+        headers=exc.headers,
+        message=exc.message,
     )
 
 

@@ -49,7 +49,9 @@ async def signed_in(request: Request, state: StateDep) -> SignedIn:
     user = await signed_in_user(state.db, token) if token else None
     if user is None:
         raise SignInRequired
-    return SignedIn(user, token, state.csrf.token_for(token))
+    signed = SignedIn(user, token, state.csrf.token_for(token))
+    request.state.signed = signed  # for an error page's navigation
+    return signed
 
 
 SignedInDep = Annotated[SignedIn, Depends(signed_in)]
