@@ -120,7 +120,6 @@ async def sign_in(
     token = new_token()
     now = utcnow()
     async with db.write() as conn:
-        await user_store.delete_expired_sessions(conn, user.id, now)
         await user_store.insert_session(
             conn, token_digest(token), user.id, now, now + timedelta(seconds=ttl_s)
         )

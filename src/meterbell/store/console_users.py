@@ -108,9 +108,16 @@ async def delete_session(conn: AsyncConnection, token_hash: str) -> None:
     await conn.execute(delete(console_sessions).where(console_sessions.c.token_hash == token_hash))
 
 
-async def delete_expired_sessions(conn: AsyncConnection, user_id: str, now: datetime) -> None:
-    await conn.execute(
-        delete(console_sessions).where(
-            console_sessions.c.user_id == user_id, console_sessions.c.dt_expires <= now
-        )
+async def delete_sessions_expired_before(
+    conn: AsyncConnection, cutoff: datetime, limit: int
+) -> int:
+    """Delete up to `limit` sessions that expired before `cutoff`; how many went."""
+    doomed = (
+        select(console_sessions.c.token_hash)
+        .where(console_sessions.c.dt_expires <= cutoff)
+        .limit(limit)
     )
+    result = await conn.execute(
+        delete(console_sessions).where(console_sessions.c.token_hash.in_(doomed.scalar_subquery()))
+    )
+    return int(result.rowcount)

@@ -1,7 +1,7 @@
 """Retention: events, finished integration runs (with their attempt logs), rule evaluation
 errors, scheduled-event targets, failed measurements, finished export jobs and dead letters that
 stopped mattering, older than the retention period, are deleted, a batch at a time; so are
-measurement uids older than the 35-day duplicate window.
+measurement uids older than the 35-day duplicate window, and console sessions once expired.
 
 Each kind of record is purged in its own transaction (workers/isolation.py): a purge that
 raises holds back no other, and one that keeps failing is set aside (skipped) until replayed."""
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from meterbell.domain.clock import utcnow
 from meterbell.domain.deadletters import Worker, WorkItem
 from meterbell.domain.measurements import UID_WINDOW
+from meterbell.store import console_users as console_user_store
 from meterbell.store import deadletters as dead_letter_store
 from meterbell.store import events as event_store
 from meterbell.store import exports as export_store
@@ -44,6 +45,7 @@ PURGES: dict[str, Purge] = {
     "dead_letters": dead_letter_store.delete_dead_letters_before,
     "scheduled_targets": target_store.delete_targets_due_before,
     "measurement_uids": ingest_store.delete_uids_before,
+    "console_sessions": console_user_store.delete_sessions_expired_before,
 }
 
 
@@ -69,6 +71,8 @@ class Retention:
         now = self.now()
         if name == "measurement_uids":
             return now - UID_WINDOW
+        if name == "console_sessions":
+            return now
         if name == "scheduled_targets":
             return now - self.retention - TARGET_GRACE
         return now - self.retention

@@ -1,12 +1,15 @@
 """Events, finished runs and their logs older than the retention period are deleted;
-younger ones stay."""
+younger ones stay. Expired console sessions go too."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from meterbell.domain.catalog import entity_by_name
 from meterbell.domain.clock import utcnow
+from meterbell.domain.ratelimit import FailedSignIns
+from meterbell.services import console_users
 from meterbell.store.db import Database
 from meterbell.workers.dispatcher import Dispatcher
 from meterbell.workers.retention import Retention
@@ -77,3 +80,23 @@ async def test_retention_deletes_only_expired_records(api: OrgApi, db: Database)
         pass
     assert await event_ids(api) == set()
     assert await run_ids(api, rule_id) == set()
+
+
+async def test_retention_deletes_expired_console_sessions_only(api: OrgApi, db: Database) -> None:
+    email = f"{uuid.uuid4().hex[:8]}@example.com"
+    user = await console_users.create_user(db, api.org_id, email, None)
+    failures = FailedSignIns(limit=100, window_s=60)
+
+    async def session(ttl_s: float) -> str:
+        return await console_users.sign_in(
+            db, failures, email, user.password, address="192.0.2.1", ttl_s=ttl_s
+        )
+
+    short, long = await session(3600), await session(3 * 3600)
+    two_hours_on = utcnow() + timedelta(hours=2)
+    retention = Retention(db, retention_days=28, now=lambda: two_hours_on)
+    while await retention.step():
+        pass
+    # Asked as of now, when both were still valid: only the expired one is gone.
+    assert await console_users.signed_in_user(db, short) is None
+    assert await console_users.signed_in_user(db, long) is not None
