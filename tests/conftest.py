@@ -75,6 +75,27 @@ async def fresh_database_url(kind: str) -> AsyncIterator[str | None]:
         await drop_database_url(url)
 
 
+@asynccontextmanager
+async def fresh_store(kind: str, folder: Path) -> AsyncIterator[Database]:
+    """A new, migrated, empty store of `kind`."""
+    async with fresh_database_url(kind) as url:
+        database = Database(
+            async_driver_url(url) if url else f"sqlite+aiosqlite:///{folder / 'meterbell.db'}"
+        )
+        try:
+            await upgrade(database)
+            yield database
+        finally:
+            await database.dispose()
+
+
+@pytest.fixture(params=STORES)
+async def own_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A new, migrated, empty store of each kind for one test alone."""
+    async with fresh_store(request.param, tmp_path) as database:
+        yield database
+
+
 @dataclass
 class StoreInfo:
     kind: str

@@ -24,7 +24,7 @@ from meterbell.domain.deadletters import public_dead_letter
 from meterbell.domain.errors import MeterbellError
 from meterbell.heap import freeze_startup_objects
 from meterbell.logs import configure_logging
-from meterbell.services import console_users, deadletters, orgs
+from meterbell.services import bootstrap, console_users, deadletters, orgs
 from meterbell.store import orgs as org_store
 from meterbell.store.db import Database
 from meterbell.store.migrate import upgrade
@@ -108,11 +108,13 @@ def _print_user(user: console_users.NewUser, console_url: str) -> None:
 
 async def _bootstrap_default_org(db: Database, data_dir: Path, console_url: str) -> None:
     """On first start with an empty store, create an organization a user can try at once,
-    with a service credential for the API and a console user."""
-    if await orgs.has_organizations(db):
+    with a service credential for the API and a console user; print and save them."""
+    created = await bootstrap.create_default_organization(
+        db, DEFAULT_ORG_NAME, DEFAULT_CONSOLE_EMAIL
+    )
+    if created is None:
         return
-    credential = await orgs.create_organization(db, DEFAULT_ORG_NAME)
-    user = await console_users.create_user(db, credential.org_id, DEFAULT_CONSOLE_EMAIL, None)
+    credential, user = created
     saved = data_dir / INITIAL_CREDENTIALS_FILE
     initial = {**credential.to_json(), "consoleEmail": user.email, "consolePassword": user.password}
     write_private(saved, json.dumps(initial, indent=2) + "\n")

@@ -57,24 +57,42 @@ async def _existing_org(conn: AsyncConnection, org_id: str) -> None:
         raise NotFound(f"No organization with id {org_id}")
 
 
-async def create_user(db: Database, org_id: str, email: str, password: str | None) -> NewUser:
-    """A user of organization `org_id`, with `password` or a generated one."""
+async def new_user_row(email: str, password: str | None) -> tuple[user_store.UserRow, str]:
+    """A user to insert, with `password` or a generated one (hashed off the event loop), and
+    that password."""
     address = normalized_email(email)
     chosen = generated_password() if password is None else checked_password(password)
-    user = user_store.UserRow(
-        str(uuid.uuid4()), address, await asyncio.to_thread(hash_password, chosen), utcnow()
+    hashed = await asyncio.to_thread(hash_password, chosen)
+    return user_store.UserRow(str(uuid.uuid4()), address, hashed, utcnow()), chosen
+
+
+def _email_taken(org_id: str, email: str) -> Conflict:
+    return Conflict(
+        f"A console user with e-mail {email} exists already: give them this organization "
+        f"with `meterbell users grant --org {org_id} --email {email}`"
     )
+
+
+async def insert_user(
+    conn: AsyncConnection, org_id: str, user: user_store.UserRow, password: str
+) -> NewUser:
+    """In the caller's transaction: `user`, a member of organization `org_id`."""
+    if await user_store.get_user_by_email(conn, user.email) is not None:
+        raise _email_taken(org_id, user.email)
+    await user_store.insert_user(conn, user)
+    await user_store.insert_membership(conn, user.id, org_id, user.dt_created)
+    return NewUser(user.id, org_id, user.email, password)
+
+
+async def create_user(db: Database, org_id: str, email: str, password: str | None) -> NewUser:
+    """A user of organization `org_id`, with `password` or a generated one."""
+    user, chosen = await new_user_row(email, password)
     try:
         async with db.write() as conn:
             await _existing_org(conn, org_id)
-            await user_store.insert_user(conn, user)
-            await user_store.insert_membership(conn, user.id, org_id, user.dt_created)
-    except IntegrityError as exc:
-        raise Conflict(
-            f"A console user with e-mail {address} exists already: give them this organization "
-            f"with `meterbell users grant --org {org_id} --email {address}`"
-        ) from exc
-    return NewUser(user.id, org_id, address, chosen)
+            return await insert_user(conn, org_id, user, chosen)
+    except IntegrityError as exc:  # created by another process meanwhile
+        raise _email_taken(org_id, user.email) from exc
 
 
 async def grant_organization(db: Database, org_id: str, email: str) -> None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from meterbell.domain.catalog import entity_by_name
 from meterbell.domain.clock import isoformat, utcnow
 from meterbell.domain.credentials import issue_credential, secret_matches
@@ -55,29 +57,37 @@ def _organization_created_event(org: org_store.OrganizationRow) -> EventRow:
     )
 
 
-async def create_organization(db: Database, name: str) -> NewCredential:
-    """A new organization with its default settings and a first service credential."""
+async def insert_organization(conn: AsyncConnection, name: str) -> NewCredential:
+    """In the caller's transaction: a new organization with its default settings and a first
+    service credential."""
     if not name.strip() or len(name) > 200:
         raise InvalidRequest("The organization name must be 1 to 200 characters")
     org = org_store.OrganizationRow(id=str(uuid.uuid4()), name=name.strip(), dt_created=utcnow())
+    await org_store.insert_organization(conn, org)
+    await insert_events(conn, [_organization_created_event(org)])
+    for entity_name, defaults in SINGLETON_DEFAULTS.items():
+        await create_singleton(conn, org.id, entity_by_name(entity_name), defaults, SYSTEM_ACTOR)
+    return await _insert_credential(conn, org.id)
+
+
+async def create_organization(db: Database, name: str) -> NewCredential:
+    """A new organization with its default settings and a first service credential."""
     async with db.write() as conn:
-        await org_store.insert_organization(conn, org)
-        await insert_events(conn, [_organization_created_event(org)])
-        for entity_name, defaults in SINGLETON_DEFAULTS.items():
-            await create_singleton(
-                conn, org.id, entity_by_name(entity_name), defaults, SYSTEM_ACTOR
-            )
-    return await create_credential(db, org.id)
+        return await insert_organization(conn, name)
+
+
+async def _insert_credential(conn: AsyncConnection, org_id: str) -> NewCredential:
+    issued = issue_credential()
+    row = org_store.CredentialRow(issued.client_id, org_id, issued.salt, issued.secret_hash)
+    await org_store.insert_credential(conn, row, utcnow())
+    return NewCredential(org_id, issued.client_id, issued.client_secret)
 
 
 async def create_credential(db: Database, org_id: str) -> NewCredential:
-    issued = issue_credential()
     async with db.write() as conn:
         if await org_store.get_organization(conn, org_id) is None:
             raise NotFound(f"No organization with id {org_id}")
-        row = org_store.CredentialRow(issued.client_id, org_id, issued.salt, issued.secret_hash)
-        await org_store.insert_credential(conn, row, utcnow())
-    return NewCredential(org_id, issued.client_id, issued.client_secret)
+        return await _insert_credential(conn, org_id)
 
 
 async def list_credentials(db: Database, org_id: str) -> list[org_store.CredentialInfo]:
@@ -139,11 +149,6 @@ class RevokedCredentials:
 async def list_organizations(db: Database) -> list[org_store.OrganizationRow]:
     async with db.read() as conn:
         return await org_store.list_organizations(conn)
-
-
-async def has_organizations(db: Database) -> bool:
-    async with db.read() as conn:
-        return await org_store.count_organizations(conn) > 0
 
 
 async def _authenticated(db: Database, client_id: str, client_secret: str) -> TokenClaims:

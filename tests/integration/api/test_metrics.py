@@ -12,15 +12,13 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from meterbell.app import create_app
-from meterbell.config import Settings, async_driver_url
+from meterbell.config import Settings
 from meterbell.domain.alerts import AlertType, Occurrence, ResourceType, Severity
 from meterbell.domain.catalog import entity_by_name
 from meterbell.domain.clock import utcnow
@@ -31,9 +29,8 @@ from meterbell.services import alerts
 from meterbell.store import events as event_store
 from meterbell.store.db import Database
 from meterbell.store.events import EventRow
-from meterbell.store.migrate import upgrade
 from meterbell.workers.dispatcher import Dispatcher
-from tests.conftest import TEST_SECRET_KEY, OrgApi, StoreInfo, fresh_database_url, new_org_api
+from tests.conftest import TEST_SECRET_KEY, OrgApi, StoreInfo, fresh_store, new_org_api
 from tests.exporting import created, exporter, gcs_destination, run_jobs
 from tests.factories import minimal_body
 from tests.ingesting import accepted, measurement, new_meter, validate_all
@@ -61,20 +58,6 @@ def product() -> dict[str, Any]:
 
 WITHIN_S = 10.0
 BACKOFF_S = FAST_DELIVERY["delivery_backoff_s"]
-
-
-@asynccontextmanager
-async def fresh_store(kind: str, folder: Path) -> AsyncIterator[Database]:
-    """A new, migrated, empty store of `kind`."""
-    async with fresh_database_url(kind) as url:
-        database = Database(
-            async_driver_url(url) if url else f"sqlite+aiosqlite:///{folder / 'meterbell.db'}"
-        )
-        try:
-            await upgrade(database)
-            yield database
-        finally:
-            await database.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,6 @@ key every stored secret is sealed with)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
-from meterbell.config import async_driver_url
 from meterbell.domain.documents import DocumentKind
 from meterbell.domain.integrations import SEALED_SECRET
 from meterbell.domain.secrets_box import SecretBox
@@ -16,22 +10,9 @@ from meterbell.services import orgs, webhooks
 from meterbell.services.secrets import reencrypt_secrets
 from meterbell.store import documents as document_store
 from meterbell.store.db import Database
-from meterbell.store.migrate import upgrade
-from tests.conftest import STORES, fresh_database_url
 
 KEY_A, KEY_B = "reencrypt-key-a", "reencrypt-key-b"
 WEBHOOKS = 5
-
-
-@pytest.fixture(params=STORES)
-async def own_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    async with fresh_database_url(request.param) as url:
-        database = Database(async_driver_url(url or f"sqlite:///{tmp_path / 'own.db'}"))
-        await upgrade(database)
-        try:
-            yield database
-        finally:
-            await database.dispose()
 
 
 async def stored_secrets(db: Database) -> list[str]:
