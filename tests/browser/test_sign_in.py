@@ -3,6 +3,8 @@ page shares (navigation labels, headings, the read-only lists of pages still to 
 
 from __future__ import annotations
 
+import re
+
 import httpx
 from playwright.sync_api import Browser, Page, expect
 
@@ -121,6 +123,29 @@ def test_every_page_has_its_heading_and_the_switcher_lists_the_orgs(
     switcher.select_option(label="Second")
     page.get_by_role("button", name="Switch").click()
     expect(page).to_have_url(server.url(f"/console/orgs/{second.org_id}/dashboard"))
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_every_page_reads_at_a_phones_width_and_the_keyboard_skips_to_its_content(
+    page: Page, server: MeterbellServer
+) -> None:
+    user = new_org_user(server, "Phone")
+    page.set_viewport_size(PHONE)
+    sign_in(page, server, user)
+    for label in NAVIGATION:
+        page.get_by_role("navigation", name="Console").get_by_role(
+            "link", name=label, exact=True
+        ).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(label)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{label} scrolls sideways by {overflow}px at a phone's width"
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"#main$"))
 
 
 def test_cookies_are_secure_behind_an_https_proxy(server: MeterbellServer) -> None:
