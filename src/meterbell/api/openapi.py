@@ -161,6 +161,13 @@ OWN_SCHEMAS: Mapping[str, Any] = {
         },
         "allOf": [_ref("AbstractResponse")],
     },
+    "RecoveryResponse": {
+        "type": "object",
+        "description": "How many failed runs were sent again as new runs; `more` when the same "
+        "call should be made again for the rest",
+        "required": ["runs", "more"],
+        "properties": {"runs": {"type": "integer"}, "more": {"type": "boolean"}},
+    },
     "FailedIngestDownload": {
         "type": "object",
         "description": "A measurement that failed validation, and why",
@@ -187,6 +194,9 @@ OWN_RESPONSES: Mapping[tuple[str, str], Any] = {
     ("get", f"{ORG_PREFIX}/deadletters"): _page_of(_ref("DeadLetter")),
     ("get", f"{ORG_PREFIX}/deadletters/{{id}}"): _ref("DeadLetter"),
     ("post", f"{ORG_PREFIX}/deadletters/{{id}}/replay"): _ref("DeadLetter"),
+    ("post", f"{ORG_PREFIX}/integrationdestinations/webhooks/{{id}}/recover"): _ref(
+        "RecoveryResponse"
+    ),
     ("post", f"{ORG_PREFIX}/events/{{eventId}}/action"): _ref("EventResponse"),
     ("delete", f"{ORG_PREFIX}/events/{{eventId}}/action"): _ref("EventResponse"),
     ("get", f"{ORG_PREFIX}/notifications/configurations/{{id}}/errors"): _page_of(

@@ -1,4 +1,5 @@
-"""Integration runs: reading them, their attempt logs, and re-sending a finished one."""
+"""Integration runs: reading them, their attempt logs, re-sending a finished one, and
+recovering a destination's failed runs after an outage."""
 
 from __future__ import annotations
 
@@ -15,10 +16,15 @@ from meterbell.domain.errors import Conflict, InvalidRequest, NotFound
 from meterbell.domain.integrations import FINAL_STATUSES, RunStatus
 from meterbell.domain.listing import choice_param
 from meterbell.domain.pagination import Page, continue_before, page_from_rows
+from meterbell.domain.windows import window_of
+from meterbell.services import webhooks
 from meterbell.store import runs as run_store
 from meterbell.store.db import Database
 
 MAX_PAGE_SIZE = 200
+# What recovery sends again, and how many runs one call sends at most.
+RECOVERABLE = (RunStatus.ERROR, RunStatus.DISABLED)
+RECOVER_BATCH = 10_000
 
 
 def _time(value: datetime | None) -> str | None:
@@ -133,15 +139,11 @@ async def run_log(db: Database, org_id: str, run_id: str) -> dict[str, str]:
     return {"Payload": base64.b64encode(orjson.dumps(log)).decode()}
 
 
-async def resend(db: Database, org_id: str, run_id: str) -> dict[str, Any]:
-    """Queue a finished run's payload again, as a new run pointing back at the old one."""
-    old = await _run(db, org_id, run_id)
-    if old.status not in FINAL_STATUSES:
-        raise Conflict(f"Run {run_id} is still {old.status}: only finished runs can be resent")
-    now = utcnow()
-    new = run_store.RunRow(
+def _again(old: run_store.RunRow, now: datetime) -> run_store.RunRow:
+    """A new run that sends `old`'s payload again and points back at it."""
+    return run_store.RunRow(
         id=str(uuid.uuid4()),
-        org_id=org_id,
+        org_id=old.org_id,
         config_id=old.config_id,
         entity_type=old.entity_type,
         entity_id=old.entity_id,
@@ -154,6 +156,30 @@ async def resend(db: Database, org_id: str, run_id: str) -> dict[str, Any]:
         next_attempt_at=now,
         parent_run_id=old.id,
     )
+
+
+async def resend(db: Database, org_id: str, run_id: str) -> dict[str, Any]:
+    """Queue a finished run's payload again, as a new run pointing back at the old one."""
+    old = await _run(db, org_id, run_id)
+    if old.status not in FINAL_STATUSES:
+        raise Conflict(f"Run {run_id} is still {old.status}: only finished runs can be resent")
+    new = _again(old, utcnow())
     async with db.write() as conn:
         await run_store.insert_runs(conn, [new])
     return public_run(new)
+
+
+async def recover(db: Database, org_id: str, destination_id: str, body: object) -> dict[str, Any]:
+    """Send again every run to the webhook destination that ended ERROR or DISABLED within
+    the body's window and was not sent again already, up to RECOVER_BATCH per call:
+    `{"runs": N, "more": …}`, `more` true when the same call should be made again for the
+    rest."""
+    window = window_of(body)
+    await webhooks.get_webhook(db, org_id, destination_id)  # NotFound unless the org's own
+    async with db.write() as conn:
+        failed = await run_store.unrecovered_runs(
+            conn, org_id, destination_id, RECOVERABLE, window, RECOVER_BATCH + 1
+        )
+        now = utcnow()
+        await run_store.insert_runs(conn, [_again(run, now) for run in failed[:RECOVER_BATCH]])
+    return {"runs": min(len(failed), RECOVER_BATCH), "more": len(failed) > RECOVER_BATCH}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.integrations import RunStatus
@@ -262,6 +262,33 @@ async def list_runs(
         statement = statement.where(seq > after_seq if query.oldest_first else seq < after_seq)
     order = seq.asc() if query.oldest_first else seq.desc()
     rows = await conn.execute(statement.order_by(order).limit(limit))
+    return [_from_row(row) for row in rows]
+
+
+async def unrecovered_runs(
+    conn: AsyncConnection,
+    org_id: str,
+    destination_id: str,
+    statuses: Collection[RunStatus],
+    ended: tuple[datetime, datetime],
+    limit: int,
+) -> list[RunRow]:
+    """Up to `limit` runs to the destination that ended in one of `statuses` within `ended`
+    (from, until), oldest first, and were never sent again (no run points back at them)."""
+    runs, again = integration_runs.c, integration_runs.alias("again").c
+    rows = await conn.execute(
+        select(integration_runs)
+        .where(
+            runs.org_id == org_id,
+            runs.destination_id == destination_id,
+            runs.status.in_(statuses),
+            runs.dt_completed >= ended[0],
+            runs.dt_completed < ended[1],
+            ~exists().where(again.parent_run_id == runs.id),
+        )
+        .order_by(runs.seq)
+        .limit(limit)
+    )
     return [_from_row(row) for row in rows]
 
 

@@ -150,6 +150,7 @@ integration_runs = Table(
     ),
     Index("ix_runs_org_entity", "org_id", "entity_type", "entity_id", "seq"),
     Index("ix_runs_org_destination", "org_id", "destination_id", "seq"),
+    Index("ix_runs_parent", "parent_run_id"),
 )
 
 run_attempts = Table(

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from meterbell.api.deps import CurrentOrg, JsonBody, QueryLists, StateDep, requested_page_size
 from meterbell.api.responses import JSONResponse
 from meterbell.domain.errors import InvalidRequest
-from meterbell.services import webhooks
+from meterbell.services import runs, webhooks
 
 router = APIRouter(
     prefix="/organizations/{orgId}/integrationdestinations/webhooks", tags=["Webhooks"]
@@ -62,6 +62,14 @@ async def set_active(org: CurrentOrg, state: StateDep, id: str, active: str) -> 
         state.db, org.org_id, id, active.lower() == "true", org.actor
     )
     return JSONResponse(webhook)
+
+
+@router.post(
+    "/{id}/recover",
+    summary="Send again the runs that failed within a window (extension: not in m3ter)",
+)
+async def recover(org: CurrentOrg, state: StateDep, id: str, body: JsonBody) -> Response:
+    return JSONResponse(await runs.recover(state.db, org.org_id, id, body))
 
 
 @router.delete("/{id}", summary="Delete a webhook destination")

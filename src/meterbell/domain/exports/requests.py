@@ -10,7 +10,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from meterbell.domain.clock import as_utc
 from meterbell.domain.codes import code_problem
 from meterbell.domain.errors import InvalidRequest
 from meterbell.domain.exports.aggregation import FUNCTIONS_BY_FIELD_TYPE
@@ -18,6 +17,7 @@ from meterbell.domain.exports.operational import OPERATIONAL_DATA_TYPES
 from meterbell.domain.exports.periods import TIME_PERIODS
 from meterbell.domain.exports.timing import Timing, resolve_timing
 from meterbell.domain.validation import validate_model
+from meterbell.domain.windows import utc_field
 
 IAM_ROLE_ARN = re.compile(r"arn:aws:iam::\d+:role/.*")
 LOCAL_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -230,22 +230,13 @@ def checked_schedule(body: object) -> tuple[dict[str, Any], Timing]:
     return {k: v for k, v in document.items() if v is not None}, timing
 
 
-def _utc(value: datetime, name: str) -> datetime:
-    if value.tzinfo is None:
-        raise InvalidRequest(f"'{name}' needs a time zone, e.g. 2026-01-31T00:00:00Z")
-    try:
-        return as_utc(value)
-    except ValueError as exc:
-        raise InvalidRequest(f"'{name}' {exc}: use a date-time within years 1 to 9999") from exc
-
-
 def checked_adhoc(body: object, now: datetime) -> dict[str, Any]:
     """The ad hoc export to run: its selection, with `startDate`/`endDate` in UTC."""
     fields = validate_model(AdHocFields, body)
     assert isinstance(body, Mapping)
     _check_source(fields, fields, body)
-    start = _utc(fields.startDate, "startDate") if fields.startDate else None
-    end = _utc(fields.endDate, "endDate") if fields.endDate else None
+    start = utc_field(fields.startDate, "startDate") if fields.startDate else None
+    end = utc_field(fields.endDate, "endDate") if fields.endDate else None
     if fields.sourceType == "USAGE":
         if start is None or end is None:
             raise InvalidRequest("A USAGE export needs 'startDate' and 'endDate'")
