@@ -450,3 +450,46 @@ def test_export_destination_name_and_code_go_through_extra_body(sdk: Sdk) -> Non
             iam_role_arn="arn:aws:iam::123456789012:role/meterbell-export",
             extra_body={"name": "No code"},
         )
+
+
+def test_external_mappings_through_the_sdk(sdk: Sdk) -> None:
+    mappings = sdk.client.external_mappings
+    account = new_account(sdk.client)
+    created = mappings.create(
+        m3ter_entity="Account",
+        m3ter_id=account.id,
+        external_system="Stripe",
+        external_table="Customer",
+        external_id="cus_sdk",
+    )
+    assert (created.external_id, created.version) == ("cus_sdk", 1)
+    assert mappings.retrieve(created.id).m3ter_id == account.id
+    updated = mappings.update(
+        created.id,
+        m3ter_entity="Account",
+        m3ter_id=account.id,
+        external_system="Stripe",
+        external_table="Customer",
+        external_id="cus_sdk_2",
+        version=1,
+    )
+    assert (updated.external_id, updated.version) == ("cus_sdk_2", 2)
+    assert [m.id for m in mappings.list(m3ter_ids=[account.id])] == [created.id]
+    assert [m.id for m in mappings.list_by_m3ter_entity(account.id, entity="Account")] == [
+        created.id
+    ]
+    found = mappings.list_by_external_entity(
+        "cus_sdk_2", system="Stripe", external_table="Customer"
+    )
+    assert [m.id for m in found] == [created.id]
+    with pytest.raises(m3ter.ConflictError):
+        mappings.create(
+            m3ter_entity="Account",
+            m3ter_id=account.id,
+            external_system="Stripe",
+            external_table="Customer",
+            external_id="cus_twice",
+        )
+    assert mappings.delete(created.id).id == created.id
+    with pytest.raises(m3ter.NotFoundError):
+        mappings.retrieve(created.id)

@@ -23,6 +23,7 @@ class DocumentKind(StrEnum):
     EXPORT_DESTINATION = "dataexportdestination"
     EXPORT_SCHEDULE = "dataexportschedule"
     SCHEDULED_EVENT = "scheduledevent"
+    EXTERNAL_MAPPING = "externalmapping"
     # Catalog entities that workers read by kind.
     ACCOUNT = "account"
     METER = "meter"
