@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import fnmatch
-import itertools
 import re
 import secrets
 import threading
@@ -49,6 +48,8 @@ CURRENCIES_LIST = (
     "zar ils aed krw twd thb myr php idr try"
 )
 CURRENCIES = frozenset(CURRENCIES_LIST.split())
+API_VERSION = "2026-10-28.endive"  # the version stripe==16.1.0 sends
+LINES_SHOWN = 10  # Stripe embeds at most this many lines in an invoice; the rest are paged
 MAX_AMOUNT = 99_999_999  # Stripe's eight-digit limit on an amount in the smallest unit
 UNKNOWN_ERROR = "An unknown error occurred"
 
@@ -201,7 +202,6 @@ class StripeStandin:
         self._held = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._release: asyncio.Event | None = None
-        self._numbers = itertools.count(1)
 
     @property
     def api_key(self) -> str:
@@ -228,10 +228,15 @@ class StripeStandin:
             self._hangs.append(_Hang(method.upper(), path, times, process))
 
     def release(self) -> None:
-        """Let every held request answer."""
-        loop, event = self._loop, self._release
-        if loop is not None and event is not None:
-            loop.call_soon_threadsafe(event.set)
+        """Let every request held so far answer (later ones are held again, as `hang` says)."""
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._release_held)
+
+    def _release_held(self) -> None:
+        if self._release is not None:
+            self._release.set()
+        self._release = asyncio.Event()
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -316,6 +321,7 @@ class StripeStandin:
         headers = dict(request.headers)
         key = request.headers.get("Idempotency-Key") if method == "POST" else None
         request_id = _new_id("req")
+        version = request.headers.get("Stripe-Version", API_VERSION)
         replayed = False
 
         if path.startswith("/hosted/"):
@@ -335,7 +341,7 @@ class StripeStandin:
             status, payload = 500, self._fault_body(500)
             self._record(method, path, params, headers, key, status, replayed)
             await self._hold()
-            return self._response(status, payload, request_id, replayed, key)
+            return self._response(status, payload, request_id, replayed, key, version)
         else:
             with self._lock:
                 status, payload, replayed = self._respond(
@@ -344,14 +350,20 @@ class StripeStandin:
             if hang is not None:
                 self._record(method, path, params, headers, key, status, replayed)
                 await self._hold()
-                return self._response(status, payload, request_id, replayed, key)
+                return self._response(status, payload, request_id, replayed, key, version)
         self._record(method, path, params, headers, key, status, replayed)
-        return self._response(status, payload, request_id, replayed, key)
+        return self._response(status, payload, request_id, replayed, key, version)
 
     def _response(
-        self, status: int, payload: bytes, request_id: str, replayed: bool, key: str | None
+        self,
+        status: int,
+        payload: bytes,
+        request_id: str,
+        replayed: bool,
+        key: str | None,
+        version: str,
     ) -> web.Response:
-        headers = {"Request-Id": request_id, "Stripe-Version": "2026-10-28.endive"}
+        headers = {"Request-Id": request_id, "Stripe-Version": version}
         if key is not None:
             headers["Idempotency-Key"] = key
         if replayed:
@@ -361,11 +373,12 @@ class StripeStandin:
         )
 
     async def _hold(self) -> None:
-        assert self._release is not None
+        release = self._release
+        assert release is not None
         with self._lock:
             self._held += 1
         try:
-            await self._release.wait()
+            await release.wait()
         finally:
             with self._lock:
                 self._held -= 1
@@ -491,6 +504,10 @@ class StripeStandin:
                 case "GET", ["invoices", invoice_id]:
                     self._only(params, {"expand"})
                     return self._invoice_view(self._invoice(invoice_id))
+                case "GET", ["invoices", invoice_id, "lines"]:
+                    return self._list_lines(invoice_id, params)
+                case "DELETE", ["invoiceitems", item_id]:
+                    return self._delete_item(item_id)
                 case "POST", ["invoices", invoice_id, "finalize"]:
                     return self._finalize(invoice_id, params)
         raise StripeError(
@@ -534,6 +551,21 @@ class StripeStandin:
         if not isinstance(value, str) or not re.fullmatch(r"-?\d+", value):
             raise invalid(name, f"Invalid integer: {value}", "parameter_invalid_integer")
         return int(value)
+
+    @staticmethod
+    def _decimal(params: dict[str, Any], name: str) -> Decimal | None:
+        """A decimal string with at most 12 decimal places, as Stripe's `*_decimal` fields."""
+        value = params.get(name)
+        if value is None:
+            return None
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            number = Decimal("NaN")
+        exponent = number.as_tuple().exponent
+        if not number.is_finite() or not isinstance(exponent, int) or exponent < -12:
+            raise invalid(name, f"Invalid decimal: {value}", "parameter_invalid_decimal")
+        return number
 
     @staticmethod
     def _bool(params: dict[str, Any], name: str) -> bool | None:
@@ -619,6 +651,7 @@ class StripeStandin:
                 "amount",
                 "unit_amount_decimal",
                 "quantity",
+                "quantity_decimal",
                 "currency",
                 "description",
                 "invoice",
@@ -667,39 +700,34 @@ class StripeStandin:
         quantity = self._int(params, "quantity")
         if quantity is not None and quantity < 0:
             raise invalid("quantity", "Invalid positive integer", "parameter_invalid_integer")
+        quantity_decimal = self._decimal(params, "quantity_decimal")
+        if quantity_decimal is not None:
+            if quantity is not None:
+                raise invalid(
+                    "quantity_decimal",
+                    "You may only specify one of these parameters: quantity, quantity_decimal.",
+                )
+            if quantity_decimal < 0:
+                raise invalid("quantity_decimal", "Invalid positive decimal")
+        else:
+            quantity_decimal = Decimal(quantity if quantity is not None else 1)
         amount = self._int(params, "amount")
-        unit_decimal: Decimal | None = None
-        if "unit_amount_decimal" in params:
+        unit_decimal = self._decimal(params, "unit_amount_decimal")
+        if unit_decimal is not None:
             if amount is not None:
                 raise invalid(
                     "unit_amount_decimal",
                     "You may only specify one of these parameters: amount, unit_amount_decimal.",
                 )
-            try:
-                unit_decimal = Decimal(str(params["unit_amount_decimal"]))
-            except InvalidOperation:
-                raise invalid(
-                    "unit_amount_decimal",
-                    f"Invalid decimal: {params['unit_amount_decimal']}",
-                    "parameter_invalid_decimal",
-                ) from None
-            if not unit_decimal.is_finite() or unit_decimal.as_tuple().exponent < -12:  # type: ignore[operator]
-                raise invalid(
-                    "unit_amount_decimal",
-                    f"Invalid decimal: {params['unit_amount_decimal']}",
-                    "parameter_invalid_decimal",
-                )
-            amount = int(
-                (unit_decimal * (quantity if quantity is not None else 1)).quantize(
-                    Decimal(1), ROUND_HALF_UP
-                )
-            )
+            # Rounded half up to the currency's smallest unit (an assumption: Stripe does not
+            # document its rounding here).
+            amount = int((unit_decimal * quantity_decimal).quantize(Decimal(1), ROUND_HALF_UP))
         elif amount is None:
             raise missing("amount")
-        elif quantity is not None:
+        elif "quantity" in params or "quantity_decimal" in params:
             raise invalid(
-                "quantity",
-                "You may only specify quantity with unit_amount_decimal or a price.",
+                "quantity" if "quantity" in params else "quantity_decimal",
+                "You may only specify a quantity with unit_amount_decimal or a price.",
             )
         if abs(amount) > MAX_AMOUNT:
             raise invalid("amount", "Amount must be no more than 99,999,999.", "amount_too_large")
@@ -729,7 +757,8 @@ class StripeStandin:
                 "unit_amount_decimal": str(unit_decimal if unit_decimal is not None else amount),
             },
             "proration": False,
-            "quantity": quantity if quantity is not None else 1,
+            "quantity": int(quantity_decimal),
+            "quantity_decimal": format(quantity_decimal.normalize(), "f"),
             "tax_rates": [],
             "test_clock": None,
         }
@@ -861,6 +890,7 @@ class StripeStandin:
                 "pretax_credit_amounts": [],
                 "pricing": dict(item["pricing"]),
                 "quantity": item["quantity"],
+                "quantity_decimal": item["quantity_decimal"],
                 "subtotal": item["amount"],
                 "taxes": [],
             }
@@ -884,12 +914,53 @@ class StripeStandin:
         view.pop("frozen_lines", None)
         view["lines"] = {
             "object": "list",
-            "data": lines,
-            "has_more": False,
+            "data": lines[:LINES_SHOWN],
+            "has_more": len(lines) > LINES_SHOWN,
             "total_count": len(lines),
             "url": f"/v1/invoices/{invoice['id']}/lines",
         }
         return view
+
+    def _all_lines(self, invoice: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._lines(invoice) if invoice["status"] == "draft" else invoice["frozen_lines"]
+
+    def _list_lines(self, invoice_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        self._only(params, {"limit", "starting_after", "expand"})
+        lines = self._all_lines(self._invoice(invoice_id))
+        page, more = self._page(lines, params, "line_item")
+        return {
+            "object": "list",
+            "data": page,
+            "has_more": more,
+            "url": f"/v1/invoices/{invoice_id}/lines",
+        }
+
+    def _page(
+        self, found: list[dict[str, Any]], params: dict[str, Any], kind: str
+    ) -> tuple[list[dict[str, Any]], bool]:
+        limit = self._int(params, "limit") or 10
+        if not 1 <= limit <= 100:
+            raise invalid("limit", "This value must be between 1 and 100.")
+        if "starting_after" in params:
+            ids = [i["id"] for i in found]
+            if params["starting_after"] not in ids:
+                raise no_such(kind, str(params["starting_after"]), "starting_after")
+            found = found[ids.index(params["starting_after"]) + 1 :]
+        return found[:limit], len(found) > limit
+
+    def _delete_item(self, item_id: str) -> dict[str, Any]:
+        item = self._item(item_id)
+        if (
+            item["invoice"] is not None
+            and self._state.invoices[item["invoice"]]["status"] != "draft"
+        ):
+            raise invalid(
+                "id",
+                "You cannot delete an invoice item that is attached to a finalized invoice.",
+                "invoice_not_editable",
+            )
+        del self._state.items[item_id]
+        return {"id": item_id, "object": "invoiceitem", "deleted": True}
 
     def _finalize(self, invoice_id: str, params: dict[str, Any]) -> dict[str, Any]:
         self._only(params, {"auto_advance", "expand"})
@@ -906,7 +977,7 @@ class StripeStandin:
         token = secrets.token_urlsafe(24)
         total = view["total"]
         invoice.update(
-            frozen_lines=view["lines"]["data"],
+            frozen_lines=self._lines(invoice),
             subtotal=total,
             total=total,
             amount_due=max(total, 0),
@@ -931,9 +1002,6 @@ class StripeStandin:
 
     def _list_invoices(self, params: dict[str, Any]) -> dict[str, Any]:
         self._only(params, {"customer", "status", "limit", "starting_after", "expand"})
-        limit = self._int(params, "limit") or 10
-        if not 1 <= limit <= 100:
-            raise invalid("limit", "This value must be between 1 and 100.")
         # Stripe lists newest first.
         found = [
             i
@@ -941,16 +1009,11 @@ class StripeStandin:
             if ("customer" not in params or i["customer"] == params["customer"])
             and ("status" not in params or i["status"] == params["status"])
         ]
-        if "starting_after" in params:
-            ids = [i["id"] for i in found]
-            if params["starting_after"] not in ids:
-                raise no_such("invoice", str(params["starting_after"]), "starting_after")
-            found = found[ids.index(params["starting_after"]) + 1 :]
-        page = found[:limit]
+        page, more = self._page(found, params, "invoice")
         return {
             "object": "list",
             "data": [self._invoice_view(i) for i in page],
-            "has_more": len(found) > limit,
+            "has_more": more,
             "url": "/v1/invoices",
         }
 

@@ -141,6 +141,69 @@ def test_pending_items_are_pulled_into_an_invoice_that_includes_them(
     assert sorted(line.amount for line in included.lines.data) == [100, 250]
 
 
+def test_an_invoice_embeds_ten_lines_and_pages_the_rest(client: stripe.StripeClient) -> None:
+    customer = client.v1.customers.create({"name": "Many lines"})
+    invoice = client.v1.invoices.create({"customer": customer.id, "currency": "usd"})
+    for n in range(12):
+        client.v1.invoice_items.create(
+            {
+                "customer": customer.id,
+                "invoice": invoice.id,
+                "amount": 100 + n,
+                "currency": "usd",
+                "description": f"line {n}",
+            }
+        )
+    finalized = client.v1.invoices.finalize_invoice(invoice.id)
+    assert finalized.total == sum(100 + n for n in range(12))
+    assert len(finalized.lines.data) == 10
+    assert finalized.lines.has_more
+    paged = [line.description for line in finalized.lines.auto_paging_iter()]
+    assert paged == [f"line {n}" for n in range(12)]
+    listed = client.v1.invoices.line_items.list(invoice.id, {"limit": 100})
+    assert len(listed.data) == 12
+
+
+def test_decimal_quantities_and_unit_amounts(client: stripe.StripeClient) -> None:
+    customer = client.v1.customers.create({"name": "Decimals"})
+    item = client.v1.invoice_items.create(
+        {
+            "customer": customer.id,
+            "unit_amount_decimal": Decimal("0.3"),
+            "quantity_decimal": Decimal("2.5"),
+            "currency": "usd",
+        }
+    )
+    assert item.amount == 1  # 0.75 of a cent, rounded
+    assert item.quantity == 2  # truncated, as Stripe does
+    assert item.quantity_decimal == Decimal("2.5")
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.invoice_items.create(
+            {
+                "customer": customer.id,
+                "unit_amount_decimal": Decimal("0.0000000000001"),
+                "currency": "usd",
+            }
+        )
+    assert raised.value.param == "unit_amount_decimal"
+
+
+def test_a_deleted_pending_item_is_not_invoiced(client: stripe.StripeClient) -> None:
+    customer = client.v1.customers.create({"name": "Cleanup"})
+    kept = client.v1.invoice_items.create({"customer": customer.id, "amount": 5, "currency": "usd"})
+    dropped = client.v1.invoice_items.create(
+        {"customer": customer.id, "amount": 7, "currency": "usd"}
+    )
+    assert client.v1.invoice_items.delete(dropped.id).deleted
+    invoice = client.v1.invoices.create(
+        {"customer": customer.id, "currency": "usd", "pending_invoice_items_behavior": "include"}
+    )
+    assert [line.amount for line in invoice.lines.data] == [kept.amount]
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        client.v1.invoice_items.retrieve(dropped.id)
+    assert raised.value.http_status == 404
+
+
 def test_an_idempotent_replay_returns_the_same_invoice_and_creates_one(
     stripe_server: StripeStandin, client: stripe.StripeClient
 ) -> None:
