@@ -204,6 +204,11 @@ class StripeStandin:
         self._release: asyncio.Event | None = None
 
     @property
+    def env(self) -> dict[str, str]:
+        """The variable that points meterbell's Stripe connector here."""
+        return {"MB_STRIPE_API_BASE": self.url}
+
+    @property
     def api_key(self) -> str:
         """The key the stand-in accepts (the first, if it was given several)."""
         return self.api_keys[0]
@@ -339,7 +344,7 @@ class StripeStandin:
         elif hang is not None and not hang.process:
             # Never carried out; once released it answers 500 (the client has long gone).
             status, payload = 500, self._fault_body(500)
-            self._record(method, path, params, headers, key, status, replayed)
+            self._record(method, path, params, headers, key, status, replayed, held=True)
             await self._hold()
             return self._response(status, payload, request_id, replayed, key, version)
         else:
@@ -348,7 +353,7 @@ class StripeStandin:
                     method, path, params, request, key, request_id
                 )
             if hang is not None:
-                self._record(method, path, params, headers, key, status, replayed)
+                self._record(method, path, params, headers, key, status, replayed, held=True)
                 await self._hold()
                 return self._response(status, payload, request_id, replayed, key, version)
         self._record(method, path, params, headers, key, status, replayed)
@@ -373,10 +378,9 @@ class StripeStandin:
         )
 
     async def _hold(self) -> None:
+        """Wait for `release()`; `_record(held=True)` has counted this request as held."""
         release = self._release
         assert release is not None
-        with self._lock:
-            self._held += 1
         try:
             await release.wait()
         finally:
@@ -392,9 +396,13 @@ class StripeStandin:
         key: str | None,
         status: int,
         replayed: bool,
+        *,
+        held: bool = False,
     ) -> None:
         with self._arrived:
             self._requests.append(Request(method, path, params, headers, key, status, replayed))
+            if held:  # counted in the same step, so a test that saw it arrive sees it held
+                self._held += 1
             self._arrived.notify_all()
 
     def _take_fault(self, method: str, path: str) -> int | None:

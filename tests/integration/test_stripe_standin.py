@@ -4,8 +4,13 @@ Stripe connector will see from real Stripe (objects, totals, idempotency, errors
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
+import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +18,8 @@ import requests
 import stripe
 
 from tests.stripe_standin import StripeStandin
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
 
 
 def client_for(
@@ -429,6 +436,25 @@ def test_a_request_that_hangs_unprocessed_times_out_and_creates_nothing(
     assert stripe_server.count("/v1/invoices") == 1
 
 
+def test_a_held_request_answers_once_released_and_hang_holds_again(
+    stripe_server: StripeStandin, client: stripe.StripeClient
+) -> None:
+    customer = client.v1.customers.create({"name": "Held"})
+    with ThreadPoolExecutor(1) as pool:
+        for round_ in (1, 2):
+            stripe_server.hang("/v1/invoices")
+            pending = pool.submit(
+                client.v1.invoices.create, {"customer": customer.id, "currency": "usd"}
+            )
+            stripe_server.wait_for("/v1/invoices", round_)
+            assert stripe_server.held == 1
+            assert not pending.done()
+            stripe_server.release()
+            assert pending.result(timeout=10).status == "draft"
+            assert stripe_server.held == 0
+    assert len(stripe_server.invoices(customer.id)) == 2
+
+
 async def test_the_async_client_works_from_an_async_test(stripe_server: StripeStandin) -> None:
     client = client_for(stripe_server)
     customer = await client.v1.customers.create_async({"name": "Async"})
@@ -438,3 +464,12 @@ async def test_the_async_client_works_from_an_async_test(stripe_server: StripeSt
     )
     finalized = await client.v1.invoices.finalize_invoice_async(invoice.id)
     assert (finalized.status, finalized.total) == ("open", 42)
+
+
+def test_the_docs_example_prints_what_the_doc_says() -> None:
+    (example,) = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(example, {})
+    assert printed.getvalue() == "503\nopen 1250 2\n"
+    assert "prints `503` then `open 1250 2`" in DOC.read_text()
