@@ -211,6 +211,30 @@ def test_a_deleted_pending_item_is_not_invoiced(client: stripe.StripeClient) -> 
     assert raised.value.http_status == 404
 
 
+def test_nested_and_list_parameters_arrive_decoded(
+    stripe_server: StripeStandin, client: stripe.StripeClient
+) -> None:
+    customer = client.v1.customers.create({"name": "Nested"})
+    item = client.v1.invoice_items.create(
+        {
+            "customer": customer.id,
+            "amount": 10,
+            "currency": "usd",
+            "period": {"start": 1_700_000_000, "end": 1_702_592_000},
+            "metadata": {f"k{n}": f"v{n}" for n in range(12)},
+        }
+    )
+    assert (item.period.start, item.period.end) == (1_700_000_000, 1_702_592_000)
+    assert item.to_dict()["metadata"] == {f"k{n}": f"v{n}" for n in range(12)}
+    client.v1.invoice_items.retrieve(item.id, {"expand": ["customer", "invoice"]})
+    (read,) = stripe_server.requests(f"/v1/invoiceitems/{item.id}", method="GET")
+    assert read.params == {"expand": ["customer", "invoice"]}
+    assert read.headers["Authorization"] == f"Bearer {stripe_server.api_key}"
+    (created,) = stripe_server.requests("/v1/invoiceitems", method="POST")
+    assert created.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert created.idempotency_key  # the SDK sends one on every POST
+
+
 def test_an_idempotent_replay_returns_the_same_invoice_and_creates_one(
     stripe_server: StripeStandin, client: stripe.StripeClient
 ) -> None:
