@@ -200,6 +200,7 @@ class StripeStandin:
         self._faults: list[_Fault] = []
         self._hangs: list[_Hang] = []
         self._held = 0
+        self._replayed_from: dict[str, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._release: asyncio.Event | None = None
 
@@ -373,6 +374,8 @@ class StripeStandin:
             headers["Idempotency-Key"] = key
         if replayed:
             headers["Idempotent-Replayed"] = "true"
+            with self._lock:
+                headers["Original-Request"] = self._replayed_from.pop(request_id, request_id)
         return web.Response(
             status=status, body=payload, content_type="application/json", headers=headers
         )
@@ -458,6 +461,7 @@ class StripeStandin:
                             f"'{key}' if you meant to execute a different request.",
                             type_="idempotency_error",
                         )
+                    self._replayed_from[request_id] = saved.request_id
                     return saved.status, saved.body, True
             result = self._route(method, path, params)
             status, body = 200, orjson.dumps(result)

@@ -250,6 +250,9 @@ def test_an_idempotent_replay_returns_the_same_invoice_and_creates_one(
     assert again.id == first.id
     assert replayed(again) == "true"
     assert replayed(first) is None
+    assert first.last_response is not None
+    assert again.last_response is not None
+    assert again.last_response.headers["Original-Request"] == first.last_response.request_id
     assert len(stripe_server.invoices(customer.id)) == 1
     assert stripe_server.count_key(key) == 2
     assert [r.replayed for r in stripe_server.requests(key=key)] == [False, True]
