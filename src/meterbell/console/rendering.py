@@ -54,11 +54,7 @@ SECTIONS = (
         "runs.",
     ),
     Section("Webhooks", "webhooks", "the create and edit form, the active toggle, and Test."),
-    Section(
-        "Integrations",
-        "integrations",
-        "why a disabled integration is disabled, Re-enable, runs with every attempt, Resend.",
-    ),
+    Section("Integrations", "integrations"),
     Section("Alerts", "alerts"),
     Section("Ingest", "ingest", "each failure's type and meter, and the failed-ingest download."),
     Section(
