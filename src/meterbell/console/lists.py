@@ -50,16 +50,6 @@ class Listing:
 
 CREATED = Column("Created", "dtCreated", "time")
 LISTINGS = {
-    "events": Listing(
-        events.list_events,
-        "Events, newest first",
-        (
-            Column("Event", "eventName"),
-            Column("Time", "eventTime", "time"),
-            Column("Actioned", "dtActioned", "time"),
-        ),
-        "No events yet: every change made through the API records one.",
-    ),
     "notifications": Listing(
         notifications.list_rules,
         "Notification rules, newest first",

@@ -41,12 +41,7 @@ class Section:
 # The navigation, in order; tests and users rely on these labels.
 SECTIONS = (
     Section("Dashboard", "dashboard"),
-    Section(
-        "Events",
-        "events",
-        "filters by name, category, resource and account; each event's payloads with the "
-        "changed fields highlighted; Mark as actioned.",
-    ),
+    Section("Events", "events"),
     Section(
         "Notifications",
         "notifications",
