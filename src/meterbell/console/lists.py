@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from meterbell.domain.pagination import Page
-from meterbell.services import events, exports, integrations, notifications, scheduled, webhooks
+from meterbell.services import events, exports, integrations, scheduled, webhooks
 from meterbell.store.db import Database
 
 
@@ -59,19 +59,6 @@ LISTINGS = {
             Column("Actioned", "dtActioned", "time"),
         ),
         "No events yet: every change made through the API records one.",
-    ),
-    "notifications": Listing(
-        notifications.list_rules,
-        "Notification rules, newest first",
-        (
-            Column("Name", "name"),
-            Column("Code", "code"),
-            Column("Event", "eventName"),
-            Column("Calculation", "calculation"),
-            Column("Active", "active", "flag"),
-            CREATED,
-        ),
-        "No notification rules yet: create one with POST /notifications/configurations.",
     ),
     "webhooks": Listing(
         webhooks.list_webhooks,

@@ -47,12 +47,7 @@ SECTIONS = (
         "filters by name, category, resource and account; each event's payloads with the "
         "changed fields highlighted; Mark as actioned.",
     ),
-    Section(
-        "Notifications",
-        "notifications",
-        "the create and edit form with a live check of the calculation, Test, and each rule's "
-        "runs.",
-    ),
+    Section("Notifications", "notifications"),
     Section("Webhooks", "webhooks", "the create and edit form, the active toggle, and Test."),
     Section(
         "Integrations",
