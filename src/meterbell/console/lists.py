@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from meterbell.domain.pagination import Page
-from meterbell.services import events, exports, integrations, scheduled, webhooks
+from meterbell.services import events, exports, integrations, scheduled
 from meterbell.store.db import Database
 
 
@@ -59,12 +59,6 @@ LISTINGS = {
             Column("Actioned", "dtActioned", "time"),
         ),
         "No events yet: every change made through the API records one.",
-    ),
-    "webhooks": Listing(
-        webhooks.list_webhooks,
-        "Webhook destinations, newest first",
-        (Column("Name", "name"), Column("URL", "url"), Column("Active", "active", "flag"), CREATED),
-        "No webhooks yet: create one with POST /integrationdestinations/webhooks.",
     ),
     "integrations": Listing(
         integrations.list_configs,

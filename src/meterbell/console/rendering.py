@@ -48,7 +48,7 @@ SECTIONS = (
         "changed fields highlighted; Mark as actioned.",
     ),
     Section("Notifications", "notifications"),
-    Section("Webhooks", "webhooks", "the create and edit form, the active toggle, and Test."),
+    Section("Webhooks", "webhooks"),
     Section(
         "Integrations",
         "integrations",

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from meterbell.api.deps import StateDep
-from meterbell.console import alerts_pages, rules_pages
+from meterbell.console import alerts_pages, rules_pages, webhooks_pages
 from meterbell.console.lists import FILTERS, LISTINGS
 from meterbell.console.rendering import (
     PAGE_SIZE,
@@ -135,6 +135,7 @@ async def dashboard(
 
 router.include_router(alerts_pages.router)
 router.include_router(rules_pages.router)
+router.include_router(webhooks_pages.router)
 
 
 @router.get("/console/orgs/{org_id}/{slug}")
