@@ -117,7 +117,7 @@ def test_a_webhook_created_through_the_form_is_the_apis_and_its_test_arrives_sig
     page.get_by_role("link", name="Create a webhook").click()
     page.get_by_label("Name").fill(name)
     page.get_by_label("URL").fill("ftp://hooks.example.com/in")
-    page.get_by_label("API key (sent in the X-API-Key header)").fill("key-7")
+    page.get_by_label("API key (sent as X-m3ter-apikey)").fill("key-7")
     page.get_by_label("Signing secret").fill(secret)
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#url-problem")).to_contain_text("http:// or https://")
