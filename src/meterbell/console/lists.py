@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from meterbell.domain.pagination import Page
-from meterbell.services import events, exports, notifications, scheduled, webhooks
+from meterbell.services import events, exports, scheduled
 from meterbell.store.db import Database
 
 
@@ -50,25 +50,6 @@ class Listing:
 
 CREATED = Column("Created", "dtCreated", "time")
 LISTINGS = {
-    "notifications": Listing(
-        notifications.list_rules,
-        "Notification rules, newest first",
-        (
-            Column("Name", "name"),
-            Column("Code", "code"),
-            Column("Event", "eventName"),
-            Column("Calculation", "calculation"),
-            Column("Active", "active", "flag"),
-            CREATED,
-        ),
-        "No notification rules yet: create one with POST /notifications/configurations.",
-    ),
-    "webhooks": Listing(
-        webhooks.list_webhooks,
-        "Webhook destinations, newest first",
-        (Column("Name", "name"), Column("URL", "url"), Column("Active", "active", "flag"), CREATED),
-        "No webhooks yet: create one with POST /integrationdestinations/webhooks.",
-    ),
     "ingest": Listing(
         events.list_events,
         "Measurements that failed validation, newest first",

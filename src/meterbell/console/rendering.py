@@ -42,13 +42,8 @@ class Section:
 SECTIONS = (
     Section("Dashboard", "dashboard"),
     Section("Events", "events"),
-    Section(
-        "Notifications",
-        "notifications",
-        "the create and edit form with a live check of the calculation, Test, and each rule's "
-        "runs.",
-    ),
-    Section("Webhooks", "webhooks", "the create and edit form, the active toggle, and Test."),
+    Section("Notifications", "notifications"),
+    Section("Webhooks", "webhooks"),
     Section("Integrations", "integrations"),
     Section("Alerts", "alerts"),
     Section("Ingest", "ingest", "each failure's type and meter, and the failed-ingest download."),
