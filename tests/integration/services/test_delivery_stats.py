@@ -1,4 +1,5 @@
-"""The dashboard's delivery figures, from attempts and events in a real store (both)."""
+"""The dashboard's delivery figures, from attempts, events and integration configurations in
+a real store (both)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from sqlalchemy import insert
 
 from meterbell.domain.clock import isoformat, utcnow
 from meterbell.domain.integrations import RunStatus
+from meterbell.services import integrations
 from meterbell.services.delivery_stats import delivery_stats, percentile
+from meterbell.services.webhooks import INTEGRATION
+from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store import runs as run_store
 from meterbell.store.db import Database
@@ -77,8 +81,10 @@ async def test_attempts_counted_per_minute_with_latency_and_lag(db: Database) ->
 
     assert (stats.hour.total_succeeded, stats.hour.total_failed) == (2, 1)
     assert (stats.day.total_succeeded, stats.day.total_failed) == (2, 3)
-    assert len(stats.hour.succeeded) == 60 and len(stats.day.succeeded) == 24 * 60
-    assert stats.hour.succeeded[-1] == 1 and stats.hour.failed[-1] == 1
+    assert len(stats.hour.succeeded) == 60
+    assert len(stats.day.succeeded) == 24 * 60
+    assert stats.hour.succeeded[-1] == 1
+    assert stats.hour.failed[-1] == 1
     assert stats.hour.succeeded[-6] == 1
     assert stats.day.failed[-121] == 2
     assert (stats.p50_ms, stats.p99_ms) == (20.0, 40.0)
@@ -106,7 +112,8 @@ async def test_dispatch_lag_is_the_age_of_the_oldest_undispatched_event(db: Data
 
     stats = await delivery_stats(db, org_id, now)
 
-    assert stats.dispatch_lag_s is not None and abs(stats.dispatch_lag_s - 90) < 1
+    assert stats.dispatch_lag_s is not None
+    assert abs(stats.dispatch_lag_s - 90) < 1
     assert (stats.hour.total_succeeded, stats.p50_ms) == (0, None)
 
 
@@ -114,3 +121,18 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([], 0.5) is None
     assert percentile([5.0, 1.0, 3.0, 2.0], 0.5) == 2.0
     assert percentile([float(n) for n in range(1, 101)], 0.99) == 99.0
+
+
+async def test_disabled_integrations_are_counted_per_organization(db: Database) -> None:
+    org_id, other_org = str(uuid.uuid4()), str(uuid.uuid4())
+    async with db.write() as conn:
+        for org, enabled in ((org_id, False), (org_id, True), (org_id, False), (other_org, False)):
+            await document_store.insert_entity(
+                conn,
+                org,
+                INTEGRATION.name,
+                {"id": str(uuid.uuid4()), "version": 1, "enabled": enabled},
+            )
+
+    assert await integrations.count_disabled(db, org_id) == 2
+    assert await integrations.count_disabled(db, str(uuid.uuid4())) == 0
