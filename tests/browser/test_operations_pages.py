@@ -1,0 +1,92 @@
+"""The operations pages in a real browser, against a real server: the Dashboard's delivery
+figures after updates delivered to a real local receiver, drawn as a chart from the figures
+the page embeds."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import ConsoleUser, run_async, screenshot, sign_in
+from tests.e2e.commitments import authorised, new_commitment, spend, wire_every_update
+from tests.e2e.server import MeterbellServer, eventually
+
+UPDATES = 3
+_MS = re.compile(r"^\d+ ms$")
+
+
+class _Answer200(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture(scope="module")
+def receiver_url() -> Iterator[str]:
+    """A real HTTP receiver on a loopback port that answers 200 to every POST."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Answer200)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}/hook"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+async def _deliver_updates(server: MeterbellServer, url: str) -> None:
+    async with await authorised(server) as api:
+        await wire_every_update(api, url)
+        commitment = await new_commitment(api)
+        for spent in range(1, UPDATES + 1):
+            commitment = await spend(api, commitment, spent)
+
+
+def _succeeded_last_hour(page: Page, server: MeterbellServer, org_id: str) -> int | None:
+    page.goto(server.url(f"/console/orgs/{org_id}/dashboard"))
+    cell = page.get_by_role("row", name="Last hour").get_by_role("cell").first
+    count = int(cell.inner_text())
+    return count if count >= UPDATES else None
+
+
+def test_the_dashboard_shows_deliveries_latency_and_a_chart(
+    page: Page, server: MeterbellServer, admin: ConsoleUser, receiver_url: str
+) -> None:
+    run_async(_deliver_updates(server, receiver_url))
+    sign_in(page, server, admin)
+
+    assert eventually(lambda: _succeeded_last_hour(page, server, admin.org_id)) >= UPDATES
+    expect(page.locator("#latency-p50")).to_have_text(_MS)
+    expect(page.locator("#latency-p99")).to_have_text(_MS)
+    expect(page.locator("#dispatch-lag")).to_contain_text("none")
+    # uPlot drew both windows from the embedded figures.
+    expect(page.locator("figure[data-chart] canvas")).to_have_count(2)
+    # Screen readers: one h1, then the sections' h2s in order.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+    expect(page.get_by_role("heading", level=2)).to_have_text(["Open alerts", "Deliveries"])
+    screenshot(page, "dashboard")
+
+
+def test_the_dashboard_reads_without_javascript(
+    browser: Browser, server: MeterbellServer, admin: ConsoleUser
+) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, server, admin)
+        expect(page.get_by_role("row", name="Last day")).to_be_visible()
+        expect(page.locator("figure[data-chart] canvas")).to_have_count(0)
+        link = page.locator("#disabled-integrations a")
+        expect(link).to_have_attribute("href", f"/console/orgs/{admin.org_id}/integrations")
+    finally:
+        context.close()
