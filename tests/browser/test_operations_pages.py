@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import ConsoleUser, run_async, screenshot, sign_in
+from tests.browser.conftest import ConsoleUser, api_get, run_async, screenshot, sign_in
 from tests.e2e.commitments import authorised, new_commitment, spend, wire_every_update
 from tests.e2e.server import MeterbellServer, eventually
 
@@ -90,3 +90,35 @@ def test_the_dashboard_reads_without_javascript(
         expect(link).to_have_attribute("href", f"/console/orgs/{admin.org_id}/integrations")
     finally:
         context.close()
+
+
+def test_a_scheduled_event_created_through_the_form_is_listed(
+    page: Page, server: MeterbellServer, admin: ConsoleUser
+) -> None:
+    sign_in(page, server, admin)
+    navigation = page.get_by_role("navigation", name="Console")
+    navigation.get_by_role("link", name="Scheduled events").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Scheduled events")
+    # Screen readers: every control of the form is labelled.
+    page.get_by_label("Name").fill("bill ending")
+    page.get_by_label("Entity").fill("Bill")
+    page.get_by_label("Field").fill("endDate")
+    page.get_by_label("Offset (days)").fill("5")
+    page.get_by_role("button", name="Save").click()
+
+    # The service's message, beside the field it concerns, with what was typed kept.
+    name = page.get_by_label("Name")
+    expect(page.locator("#name-problem")).to_contain_text("scheduled.<entity>.<customName>")
+    expect(name).to_have_attribute("aria-describedby", "name-problem")
+    expect(page.get_by_label("Entity")).to_have_value("Bill")
+    name.fill("scheduled.bill.endingSoon")
+    page.get_by_role("button", name="Save").click()
+
+    row = page.get_by_role("row", name="scheduled.bill.endingSoon")
+    expect(row.get_by_role("cell")).to_contain_text(
+        ["scheduled.bill.endingSoon", "Bill", "endDate", "5"]
+    )
+    expect(page.locator("#name-problem")).to_have_count(0)
+    screenshot(page, "scheduled-events")
+    listed = api_get(server, "scheduledevents/configurations").json()["data"]
+    assert [c["offset"] for c in listed if c["name"] == "scheduled.bill.endingSoon"] == [5]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from meterbell.domain.pagination import Page
-from meterbell.services import events, exports, integrations, notifications, scheduled, webhooks
+from meterbell.services import events, exports, integrations, notifications, webhooks
 from meterbell.store.db import Database
 
 
@@ -116,17 +116,5 @@ LISTINGS = {
             Column("Error", "error"),
         ),
         "No export jobs yet: start one with POST /dataexports/adhoc, or set up a schedule.",
-    ),
-    "scheduled-events": Listing(
-        scheduled.list_configurations,
-        "Scheduled event configurations, newest first",
-        (
-            Column("Name", "name"),
-            Column("Entity", "entity"),
-            Column("Field", "field"),
-            Column("Offset (days)", "offset"),
-            CREATED,
-        ),
-        "No scheduled events yet: create one with POST /scheduledevents/configurations.",
     ),
 }

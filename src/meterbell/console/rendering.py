@@ -64,7 +64,7 @@ SECTIONS = (
     Section(
         "Exports", "exports", "destinations, schedules, Download, and starting an ad hoc export."
     ),
-    Section("Scheduled events", "scheduled-events", "the create form."),
+    Section("Scheduled events", "scheduled-events"),
 )
 SECTIONS_BY_SLUG = {section.slug: section for section in SECTIONS}
 

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from meterbell.api.deps import StateDep
-from meterbell.console import alerts_pages, dashboard_pages
+from meterbell.console import alerts_pages, dashboard_pages, operations_pages
 from meterbell.console.lists import FILTERS, LISTINGS
 from meterbell.console.rendering import (
     PAGE_SIZE,
@@ -120,6 +120,7 @@ async def switch_organization(signed: SignedInDep, org: str = "") -> Response:
 
 router.include_router(dashboard_pages.router)
 router.include_router(alerts_pages.router)
+router.include_router(operations_pages.router)
 
 
 @router.get("/console/orgs/{org_id}/{slug}")
