@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -122,3 +123,44 @@ def test_a_scheduled_event_created_through_the_form_is_listed(
     screenshot(page, "scheduled-events")
     listed = api_get(server, "scheduledevents/configurations").json()["data"]
     assert [c["offset"] for c in listed if c["name"] == "scheduled.bill.endingSoon"] == [5]
+
+
+async def _submit_bad_measurement(server: MeterbellServer, meter: str) -> None:
+    async with await authorised(server) as api:
+        measurement = {"uid": f"bad-{meter}", "meter": meter, "account": "customer-1"}
+        answer = await api.post(
+            "measurements",
+            json={
+                "measurements": [
+                    {**measurement, "ts": "2026-11-23T10:00:00Z", "measure": {"calls": 1}}
+                ]
+            },
+        )
+        assert answer.status_code == 200, answer.text
+
+
+def _failure_row(page: Page, server: MeterbellServer, org_id: str, meter: str) -> bool:
+    page.goto(server.url(f"/console/orgs/{org_id}/ingest"))
+    return page.get_by_role("row", name=meter).count() == 1
+
+
+def test_a_failed_measurement_shows_its_type_and_meter_and_downloads(
+    page: Page, server: MeterbellServer, admin: ConsoleUser
+) -> None:
+    meter = f"nope_{uuid.uuid4().hex[:8]}"
+    run_async(_submit_bad_measurement(server, meter))
+    sign_in(page, server, admin)
+
+    assert eventually(lambda: _failure_row(page, server, admin.org_id, meter))
+    row = page.get_by_role("row", name=meter)
+    expect(row.get_by_role("cell").nth(1)).to_have_text("UndefinedMeter")
+    expect(row.get_by_role("cell").nth(2)).to_have_text(meter)
+    # Screen readers: the table's headers are column headers.
+    expect(page.get_by_role("columnheader", name="Failure type")).to_be_visible()
+    screenshot(page, "ingest")
+    href = row.get_by_role("link", name="Download").get_attribute("href")
+    assert href is not None
+    download = page.request.get(server.url(href))
+    assert download.status == 200, download.text()
+    assert download.json()["measurement"]["meter"] == meter
+    assert download.json()["type"] == "UndefinedMeter"

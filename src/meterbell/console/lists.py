@@ -20,7 +20,6 @@ class Lister(Protocol):
     ) -> Awaitable[Page]: ...
 
 
-INGEST_FAILURE = "ingest.validation.failure"
 # What a list page passes on to its service from its own query: one record (`ids`, where an
 # alert links to its resource), and where the page continues.
 FILTERS = ("ids", "nextToken")
@@ -92,17 +91,6 @@ LISTINGS = {
             CREATED,
         ),
         "No integrations yet: link a rule to a webhook with POST /integrationconfigs.",
-    ),
-    "ingest": Listing(
-        events.list_events,
-        "Measurements that failed validation, newest first",
-        (
-            Column("Event", "id"),
-            Column("Time", "eventTime", "time"),
-            Column("Actioned", "dtActioned", "time"),
-        ),
-        "No measurement has failed validation.",
-        {"eventName": [INGEST_FAILURE]},
     ),
     "exports": Listing(
         exports.list_jobs,

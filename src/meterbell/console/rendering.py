@@ -60,7 +60,7 @@ SECTIONS = (
         "why a disabled integration is disabled, Re-enable, runs with every attempt, Resend.",
     ),
     Section("Alerts", "alerts"),
-    Section("Ingest", "ingest", "each failure's type and meter, and the failed-ingest download."),
+    Section("Ingest", "ingest"),
     Section(
         "Exports", "exports", "destinations, schedules, Download, and starting an ad hoc export."
     ),
