@@ -36,7 +36,6 @@ def test_an_alert_moved_to_in_progress_in_the_page_is_in_progress_for_the_api(
     sign_in(page, server, admin)
     warn = page.get_by_role("row", name="WARN")
     expect(warn.get_by_role("cell")).to_have_text(["1", "1"])  # open, and of them NEW
-    screenshot(page, "dashboard")
 
     page.get_by_role("navigation", name="Console").get_by_role("link", name="Alerts").click()
     row = page.locator(f"#alert-{alert_id}")

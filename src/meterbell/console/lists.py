@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from meterbell.domain.pagination import Page
-from meterbell.services import events, exports, scheduled
+from meterbell.services import exports
 from meterbell.store.db import Database
 
 
@@ -20,7 +20,6 @@ class Lister(Protocol):
     ) -> Awaitable[Page]: ...
 
 
-INGEST_FAILURE = "ingest.validation.failure"
 # What a list page passes on to its service from its own query: one record (`ids`, where an
 # alert links to its resource), and where the page continues.
 FILTERS = ("ids", "nextToken")
@@ -48,19 +47,7 @@ class Listing:
         return await self.lister(db, org_id, query, page_size=size)
 
 
-CREATED = Column("Created", "dtCreated", "time")
 LISTINGS = {
-    "ingest": Listing(
-        events.list_events,
-        "Measurements that failed validation, newest first",
-        (
-            Column("Event", "id"),
-            Column("Time", "eventTime", "time"),
-            Column("Actioned", "dtActioned", "time"),
-        ),
-        "No measurement has failed validation.",
-        {"eventName": [INGEST_FAILURE]},
-    ),
     "exports": Listing(
         exports.list_jobs,
         "Export jobs, newest first",
@@ -73,17 +60,5 @@ LISTINGS = {
             Column("Error", "error"),
         ),
         "No export jobs yet: start one with POST /dataexports/adhoc, or set up a schedule.",
-    ),
-    "scheduled-events": Listing(
-        scheduled.list_configurations,
-        "Scheduled event configurations, newest first",
-        (
-            Column("Name", "name"),
-            Column("Entity", "entity"),
-            Column("Field", "field"),
-            Column("Offset (days)", "offset"),
-            CREATED,
-        ),
-        "No scheduled events yet: create one with POST /scheduledevents/configurations.",
     ),
 }

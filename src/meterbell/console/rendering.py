@@ -46,11 +46,11 @@ SECTIONS = (
     Section("Webhooks", "webhooks"),
     Section("Integrations", "integrations"),
     Section("Alerts", "alerts"),
-    Section("Ingest", "ingest", "each failure's type and meter, and the failed-ingest download."),
+    Section("Ingest", "ingest"),
     Section(
         "Exports", "exports", "destinations, schedules, Download, and starting an ad hoc export."
     ),
-    Section("Scheduled events", "scheduled-events", "the create form."),
+    Section("Scheduled events", "scheduled-events"),
 )
 SECTIONS_BY_SLUG = {section.slug: section for section in SECTIONS}
 

@@ -1,5 +1,5 @@
 """The console's shell: `/` and `/console`, signing in and out, the organization switcher,
-the dashboard, and the read-only lists of the pages whose forms are still to come;
+and the read-only lists of the pages whose forms are still to come;
 `install_console` adds it all to the app."""
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from fastapi.staticfiles import StaticFiles
 from meterbell.api.deps import StateDep
 from meterbell.console import (
     alerts_pages,
+    dashboard_pages,
     events_pages,
     integrations_pages,
+    operations_pages,
     rules_pages,
     webhooks_pages,
 )
@@ -35,7 +37,7 @@ from meterbell.console.session import (
     set_cookie,
 )
 from meterbell.domain.errors import MeterbellError, NotFound, TooManyRequests, Unauthorized
-from meterbell.services import alerts, console_users
+from meterbell.services import console_users
 
 CONSOLE = "/console"
 UNKNOWN_ADDRESS = "unknown"
@@ -124,26 +126,13 @@ async def switch_organization(signed: SignedInDep, org: str = "") -> Response:
     return RedirectResponse(org_page(signed.user.organization(org).id, "dashboard"), 303)
 
 
-@router.get("/console/orgs/{org_id}/dashboard")
-async def dashboard(
-    request: Request, state: StateDep, signed: SignedInDep, org_id: str
-) -> Response:
-    org = signed.user.organization(org_id)
-    return render(
-        request,
-        "dashboard.html",
-        signed=signed,
-        org=org,
-        section="dashboard",
-        open_alerts=await alerts.open_alerts_by_severity(state.db, org.id),
-    )
-
-
+router.include_router(dashboard_pages.router)
 router.include_router(alerts_pages.router)
 router.include_router(integrations_pages.router)
 router.include_router(events_pages.router)
 router.include_router(rules_pages.router)
 router.include_router(webhooks_pages.router)
+router.include_router(operations_pages.router)
 
 
 @router.get("/console/orgs/{org_id}/{slug}")

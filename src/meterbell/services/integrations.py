@@ -162,3 +162,10 @@ async def config_for_entity(
     if not rows:
         raise NotFound(f"No integration configuration for entity type {entity_type}")
     return public_config(rows[0][1])
+
+
+async def count_disabled(db: Database, org_id: str) -> int:
+    """How many of the organization's integration configurations are disabled."""
+    async with db.read() as conn:
+        documents = await document_store.documents_of_org(conn, INTEGRATION.name, org_id)
+    return sum(1 for document in documents if not document.get("enabled", True))

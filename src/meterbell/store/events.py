@@ -162,14 +162,19 @@ async def undispatched_events(
     return [_from_row(row) for row in await conn.execute(statement)]
 
 
-async def oldest_undispatched_time(conn: AsyncConnection) -> datetime | None:
-    """When the oldest event no dispatcher has handled yet was written (None: none waits)."""
+async def oldest_undispatched_time(
+    conn: AsyncConnection, org_id: str | None = None
+) -> datetime | None:
+    """When the oldest event no dispatcher has handled yet was written (None: none waits),
+    of every organization or of `org_id`."""
     statement = (
         select(events.c.event_time)
         .where(events.c.dispatched_at.is_(None))
         .order_by(events.c.seq)
         .limit(1)
     )
+    if org_id is not None:
+        statement = statement.where(events.c.org_id == org_id)
     return (await conn.execute(statement)).scalar()
 
 

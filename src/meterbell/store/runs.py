@@ -12,7 +12,17 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.integrations import RunStatus
@@ -299,6 +309,40 @@ async def attempt_logs(conn: AsyncConnection, run_id: str) -> list[dict[str, Any
         .order_by(run_attempts.c.attempt, run_attempts.c.seq)
     )
     return [dict(row.log) for row in rows]
+
+
+@dataclass(frozen=True)
+class AttemptFact:
+    """When an attempt was made, how long it took, and whether it succeeded."""
+
+    at: str
+    duration_ms: float
+    succeeded: bool
+
+
+async def attempts_of_runs_open_since(
+    conn: AsyncConnection, org_id: str, since: datetime
+) -> list[AttemptFact]:
+    """The attempts of the organization's runs still open at `since` (not completed, or
+    completed since): a superset of the attempts made since then, read through the
+    organization's index on runs; only three fields of each attempt's log."""
+    log = run_attempts.c.log
+    rows = await conn.execute(
+        select(
+            log["at"].as_string().label("at"),
+            log["durationMs"].as_float().label("duration_ms"),
+            log["error"].as_string().label("error"),
+        )
+        .join_from(run_attempts, integration_runs, integration_runs.c.id == run_attempts.c.run_id)
+        .where(
+            (integration_runs.c.org_id == org_id)
+            & or_(
+                integration_runs.c.dt_completed.is_(None),
+                integration_runs.c.dt_completed >= since,
+            )
+        )
+    )
+    return [AttemptFact(row.at, row.duration_ms or 0.0, row.error is None) for row in rows]
 
 
 async def count_failure(conn: AsyncConnection, org_id: str, config_id: str) -> int:
