@@ -37,7 +37,13 @@ import structlog
 from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from meterbell.domain.alerts import AlertType, Occurrence, integration_disabled, perform_error
+from meterbell.domain.alerts import (
+    AlertType,
+    Occurrence,
+    integration_disabled,
+    integration_failing,
+    perform_error,
+)
 from meterbell.domain.clock import as_utc, isoformat, utcnow
 from meterbell.domain.deadletters import Worker, WorkItem, error_summary
 from meterbell.domain.documents import SYSTEM_ACTOR, DocumentKind
@@ -49,15 +55,17 @@ from meterbell.domain.integrations import (
     AttemptOutcome,
     DeliveryTarget,
     NextStep,
+    OpenedSecrets,
     RetryPolicy,
     RunStatus,
     classify_response,
     delivery_target,
     integration_error_data,
     next_step,
+    request_headers,
 )
 from meterbell.domain.secrets_box import SecretBox
-from meterbell.domain.signing import SIGNATURE_HEADER, signed_headers
+from meterbell.domain.signing import redacted
 from meterbell.domain.urls import is_public_address
 from meterbell.metrics import (
     ATTEMPT_SECONDS,
@@ -106,6 +114,10 @@ class DeliveryLimits:
     # A delivery that raises inside meterbell counts as an attempt; the run ends ERROR after
     # this many such attempts at most, however many the retry policy allows.
     max_item_failures: int = MAX_ITEM_FAILURES
+    # Refuse plain http targets (MB_WEBHOOK_HTTPS_ONLY).
+    https_only: bool = False
+    # Consecutive failed runs before an INTEGRATION_FAILING alert (MB_AUTO_DISABLE_WARN_AFTER).
+    warn_after: int | None = None
 
 
 @dataclass
@@ -145,10 +157,6 @@ def _literal_private_host(url: str) -> str | None:
         return None
 
 
-def _redacted(headers: dict[str, str]) -> dict[str, str]:
-    return {k: ("[redacted]" if k == SIGNATURE_HEADER else v) for k, v in headers.items()}
-
-
 class Deliverer:
     def __init__(
         self,
@@ -173,7 +181,7 @@ class Deliverer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[Result] = []
         self._results_ready = asyncio.Event()
-        self._secrets: dict[tuple[str, int], str] = {}
+        self._secrets: dict[tuple[str, int], OpenedSecrets] = {}
         self._session: aiohttp.ClientSession | None = None
         self._writer: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
@@ -342,10 +350,11 @@ class Deliverer:
         _log_attempt(outcome, step, attempt_log)
         return Result(run, target, step, outcome, attempt_log)
 
-    def _secret(self, target: DeliveryTarget) -> str:
+    def _opened(self, target: DeliveryTarget) -> OpenedSecrets:
         key = (target.destination_id, target.destination_version)
         if key not in self._secrets:
-            self._secrets[key] = self.box.open(target.sealed_secret)
+            previous = tuple((self.box.open(s), until) for s, until in target.previous_secrets)
+            self._secrets[key] = OpenedSecrets(self.box.open(target.sealed_secret), previous)
         return self._secrets[key]
 
     async def _post(
@@ -353,9 +362,7 @@ class Deliverer:
     ) -> tuple[AttemptOutcome, dict[str, Any]]:
         assert self._session is not None
         body = run.body.encode()
-        headers = signed_headers(
-            target.url, target.api_key, self._secret(target), int(time.time() * 1000), body, run.id
-        )
+        headers = request_headers(target, self._opened(target), body, run.id, utcnow())
         started_at, started = self.now(), time.perf_counter()
         status, response_text = None, ""
         try:
@@ -370,7 +377,7 @@ class Deliverer:
             "attempt": run.attempts + 1,
             "at": isoformat(started_at),
             "url": target.url,
-            "requestHeaders": _redacted(headers),
+            "requestHeaders": redacted(headers),
             "statusCode": status,
             "responseBody": response_text,
             "durationMs": round(seconds * 1000, 2),
@@ -384,6 +391,8 @@ class Deliverer:
         assert self._session is not None
         if not self.limits.allow_private and (host := _literal_private_host(url)):
             raise OSError(f"{host} is not a public address (MB_WEBHOOK_ALLOW_PRIVATE is off)")
+        if self.limits.https_only and urlsplit(url).scheme != "https":
+            raise OSError("plain http target refused (MB_WEBHOOK_HTTPS_ONLY=true)")
         async with self._session.post(
             url, data=body, headers=headers, allow_redirects=False
         ) as response:
@@ -512,7 +521,9 @@ class Deliverer:
                 if result.crash is not None:
                     await self._set_aside(conn, result.run, result.crash, now)
         recovered = await run_store.reset_failures(conn, delivered)
-        await event_store.insert_events(conn, [event for event, _ in raised])
+        # A warning (INTEGRATION_FAILING) shares its failed run's event.
+        events = {event.id: event for event, _ in raised}
+        await event_store.insert_events(conn, list(events.values()))
         await alerts.raise_alerts(conn, [alert for _, alert in raised], now)
         await _resolve_perform_errors(conn, recovered, delivered, now)
 
@@ -533,6 +544,11 @@ class Deliverer:
         elif failures >= self.limits.auto_disable_after:
             why = f"{failures} consecutive runs failed (the last: {reason})"
         else:
+            warn_after = self.limits.warn_after
+            if warn_after is not None and failures >= warn_after:
+                left = self.limits.auto_disable_after - failures
+                warning = integration_failing(run.org_id, run.config_id, failures, left, failed.id)
+                raised.append((failed, warning))
             return raised
         if await _disable_config(conn, run, why, now):
             ids = {**_log_ids(run), "configId": run.config_id}
@@ -648,9 +664,8 @@ async def _resolve_perform_errors(
     Only integrations that had failures are looked at: a delivery costs no extra query."""
     for org_id, config_id in recovered:
         why = f"run {delivered[config_id]} of this integration was delivered."
-        await alerts.resolve_alerts(
-            conn, org_id, AlertType.INTEGRATION_PERFORM_ERROR, [config_id], why, now
-        )
+        for alert_type in (AlertType.INTEGRATION_PERFORM_ERROR, AlertType.INTEGRATION_FAILING):
+            await alerts.resolve_alerts(conn, org_id, alert_type, [config_id], why, now)
 
 
 async def _cancelled(*tasks: asyncio.Task[None]) -> None:
