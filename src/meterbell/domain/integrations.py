@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -88,9 +88,24 @@ class StandardWebhooksCredentials(BaseModel):
     name: str | None = None
 
 
-Credentials = Annotated[
-    SignedCredentials | StandardWebhooksCredentials, Field(discriminator="type")
-]
+class _SignedBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    credentials: SignedCredentials
+
+
+class _StandardBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    credentials: StandardWebhooksCredentials
+
+
+# Validates `{"credentials": ...}` by the credentials' type, so that messages name
+# `credentials.<field>` (a pydantic union would name the union's member too).
+CREDENTIALS_BODIES: Mapping[str, type[_SignedBody] | type[_StandardBody]] = {
+    Scheme.M3TER_SIGNED_REQUEST: _SignedBody,
+    Scheme.STANDARD_WEBHOOKS: _StandardBody,
+}
 
 
 class WebhookFields(BaseModel):
@@ -101,7 +116,7 @@ class WebhookFields(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=1000)
     url: str = Field(min_length=1, max_length=2000)
-    credentials: Credentials | None = None
+    credentials: dict[str, Any] | None = None  # checked by CREDENTIALS_BODIES
     code: str | None = Field(default=None, max_length=80)
     active: bool = True
     # Sent with every request to the destination (an extension beyond m3ter).

@@ -20,9 +20,12 @@ from meterbell.domain.clock import isoformat, utcnow
 from meterbell.domain.documents import DocumentKind
 from meterbell.domain.errors import Conflict, InvalidRequest
 from meterbell.domain.integrations import (
+    CREDENTIALS_BODIES,
     MAX_PREVIOUS_SECRETS,
     PREVIOUS_SECRETS,
     SEALED_SECRET,
+    SignedCredentials,
+    StandardWebhooksCredentials,
     WebhookFields,
     without_nulls,
 )
@@ -106,6 +109,19 @@ def _same_secret(box: SecretBox, sealed: str, secret: str) -> bool:
         return False
 
 
+def _sent_credentials(
+    raw: Mapping[str, Any],
+) -> SignedCredentials | StandardWebhooksCredentials:
+    scheme = raw.get("type")
+    if scheme is None:
+        raise InvalidRequest("'credentials.type' is required")
+    body = CREDENTIALS_BODIES.get(scheme) if isinstance(scheme, str) else None
+    if body is None:
+        names = ", ".join(f"'{name}'" for name in CREDENTIALS_BODIES)
+        raise InvalidRequest(f"'credentials.type' must be one of: {names}")
+    return validate_model(body, {"credentials": raw}).credentials
+
+
 def _credentials(
     fields: WebhookFields, box: SecretBox, webhook_id: str, old: Mapping[str, Any] | None
 ) -> tuple[dict[str, Any], str | None]:
@@ -113,11 +129,11 @@ def _credentials(
     secret is sealed and ends any rotation's overlap; without one, the stored secrets stay (a
     STANDARD_WEBHOOKS destination without a secret of its type gets a generated one)."""
     previous = dict(old["credentials"]) if old else {}
-    sent = fields.credentials
-    if sent is None:
+    if fields.credentials is None:
         if not previous:
             raise InvalidRequest("'credentials' is required: {type, apiKey, secret}")
         return previous, None
+    sent = _sent_credentials(fields.credentials)
     same_type = previous.get("type", Scheme.M3TER_SIGNED_REQUEST) == sent.type and bool(previous)
     generated = None
     kept = {k: previous[k] for k in (SEALED_SECRET, PREVIOUS_SECRETS) if k in previous}
