@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from meterbell.domain.clock import isoformat, utcnow
 from meterbell.domain.documents import DocumentKind
 from meterbell.domain.errors import Conflict, InvalidRequest
@@ -24,9 +26,12 @@ from meterbell.domain.integrations import (
     MAX_PREVIOUS_SECRETS,
     PREVIOUS_SECRETS,
     SEALED_SECRET,
+    OpenedSecrets,
     SignedCredentials,
     StandardWebhooksCredentials,
     WebhookFields,
+    delivery_target,
+    request_headers,
     without_nulls,
 )
 from meterbell.domain.listing import FieldFilter, id_filters
@@ -45,12 +50,16 @@ from meterbell.services import versioned
 from meterbell.services.versioned import Document, Kind
 from meterbell.store import documents as document_store
 from meterbell.store.db import Database
+from meterbell.workers.sender import SignedSender
 
 WEBHOOK = Kind(DocumentKind.WEBHOOK, "Webhook destination")
 INTEGRATION = Kind(DocumentKind.INTEGRATION, "Integration configuration")
 MAX_PAGE_SIZE = 200
 # In the API's view of credentials: until when replaced secrets still sign (read only).
 VALID_UNTIL = "previousSecretsValidUntil"
+TEST_EVENT = "meterbell.webhook.test"
+# How much of the receiver's answer to a test notification is shown.
+RESPONSE_EXCERPT = 2000
 
 
 def public_webhook(document: Mapping[str, Any], *, new_secret: str | None = None) -> Document:
@@ -308,3 +317,59 @@ async def list_webhooks(
     filters = id_filters(query)
     page = await versioned.list_page(db, org_id, WEBHOOK, filters, query, page_size=page_size)
     return Page([public_webhook(item) for item in page.data], page.next_token)
+
+
+def _test_body(webhook: Mapping[str, Any], event_id: str) -> bytes:
+    """A test notification, shaped like the events the deliverer sends."""
+    return orjson.dumps(
+        {
+            "id": event_id,
+            "eventName": TEST_EVENT,
+            "eventTime": isoformat(utcnow()),
+            "dtActioned": None,
+            "m3terEvent": {
+                "eventData": {"test": True, "destinationId": webhook["id"]},
+                "message": f"A test notification to webhook destination {webhook['name']}",
+            },
+        }
+    )
+
+
+async def send_test_notification(
+    db: Database,
+    box: SecretBox,
+    org_id: str,
+    webhook_id: str,
+    *,
+    timeout_s: float,
+    allow_private: bool,
+    https_only: bool = False,
+) -> dict[str, Any]:
+    """Send one signed test notification to the destination, on the path (and under the
+    address rules) of every delivery, and say what came of it. Nothing is recorded."""
+    webhook = await versioned.get(db, org_id, WEBHOOK, webhook_id)
+    delivery_id = str(uuid.uuid4())
+    target = delivery_target({"id": delivery_id}, webhook)
+    secrets = OpenedSecrets(
+        box.open(target.sealed_secret),
+        tuple((box.open(sealed), until) for sealed, until in target.previous_secrets),
+    )
+    body = _test_body(webhook, delivery_id)
+    headers = request_headers(target, secrets, body, delivery_id, utcnow())
+    sender = SignedSender(
+        timeout_s=timeout_s, allow_private=allow_private, concurrency=1, https_only=https_only
+    )
+    await sender.open()
+    try:
+        sent = await sender.post(target.url, body, headers)
+    finally:
+        await sender.close()
+    return {
+        "deliveryId": delivery_id,
+        "url": webhook["url"],
+        "success": sent.outcome.ok,
+        "statusCode": sent.status_code,
+        "durationMs": round(sent.seconds * 1000, 2),
+        "responseExcerpt": sent.response_body[:RESPONSE_EXCERPT],
+        "error": sent.outcome.error,
+    }
