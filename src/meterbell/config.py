@@ -116,10 +116,25 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(
         default=False, description="Allow webhook URLs on private, loopback or link-local hosts."
     )
+    webhook_https_only: bool = Field(
+        default=False,
+        description="Refuse plain http webhook URLs (at configuration and at delivery time).",
+    )
+    secret_overlap_s: float = Field(
+        default=86400.0,
+        ge=0,
+        description="After `rotatesecret`, how long the replaced secret still signs (seconds).",
+    )
     delivery_timeout_s: float = 10.0
     delivery_attempts: int = Field(default=4, ge=1, le=20)
     delivery_backoff_s: float = Field(default=2.0, ge=0)
     auto_disable_after: int = Field(default=10, ge=1)
+    auto_disable_warn_after: int = Field(
+        default=5,
+        ge=1,
+        description="Consecutive failed runs of an integration before an INTEGRATION_FAILING "
+        "alert warns that it will be disabled (none if not below MB_AUTO_DISABLE_AFTER).",
+    )
     delivery_concurrency: int = Field(default=256, ge=1)
     destination_concurrency: int = Field(default=16, ge=1)
     delivery_lease_s: float = Field(

@@ -73,3 +73,9 @@ def test_every_metric_is_documented() -> None:
     for family in REGISTRY.collect():
         name = f"{family.name}_total" if family.type == "counter" else family.name
         assert f"| `{name}` | {family.type} |" in operations, name
+
+
+def test_standard_webhooks_example_prints_true_as_written() -> None:
+    example = python_block(DOCS / "webhooks.md", "webhooks.verify_standard(")
+    assert printed_by(example) == "True\n"
+    assert printed_by(example.replace("VBqX", "VBqY")) == "False\n"

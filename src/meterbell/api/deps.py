@@ -61,6 +61,15 @@ async def json_body(request: Request) -> Any:
 JsonBody = Annotated[Any, Depends(json_body)]
 
 
+async def optional_json_body(request: Request) -> Any:
+    """The JSON body, or `{}` when there is none."""
+    raw = await request.body()
+    return parse_json_body(raw) if raw.strip() else {}
+
+
+OptionalJsonBody = Annotated[Any, Depends(optional_json_body)]
+
+
 async def query_lists(request: Request) -> dict[str, list[str]]:
     """Every query parameter with all its values (`ids=a&ids=b` keeps both)."""
     lists: dict[str, list[str]] = {}

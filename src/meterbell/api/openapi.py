@@ -197,6 +197,9 @@ OWN_RESPONSES: Mapping[tuple[str, str], Any] = {
     ("post", f"{ORG_PREFIX}/integrationdestinations/webhooks/{{id}}/recover"): _ref(
         "RecoveryResponse"
     ),
+    ("post", f"{ORG_PREFIX}/integrationdestinations/webhooks/{{id}}/rotatesecret"): _ref(
+        "WebhookDestinationResponse"
+    ),
     ("post", f"{ORG_PREFIX}/events/{{eventId}}/action"): _ref("EventResponse"),
     ("delete", f"{ORG_PREFIX}/events/{{eventId}}/action"): _ref("EventResponse"),
     ("get", f"{ORG_PREFIX}/notifications/configurations/{{id}}/errors"): _page_of(

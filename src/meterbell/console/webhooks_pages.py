@@ -117,6 +117,7 @@ async def create_webhook(
             body,
             signed.user.id,
             allow_private=state.settings.webhook_allow_private,
+            https_only=state.settings.webhook_https_only,
         )
     except MeterbellError as exc:
         return _form_page(
@@ -150,6 +151,7 @@ async def update_webhook(
             body,
             signed.user.id,
             allow_private=state.settings.webhook_allow_private,
+            https_only=state.settings.webhook_https_only,
         )
     except MeterbellError as exc:
         if isinstance(exc, NotFound):
@@ -178,6 +180,7 @@ async def _send_test(state: AppState, org_id: str, webhook_id: str) -> dict[str,
         webhook_id,
         timeout_s=state.settings.delivery_timeout_s,
         allow_private=state.settings.webhook_allow_private,
+        https_only=state.settings.webhook_https_only,
     )
 
 

@@ -36,6 +36,7 @@ INGEST_CAUSES = uuid.UUID("44111bb5-de7a-4c05-879d-5732de10376d")
 
 class AlertType(StrEnum):
     INTEGRATION_PERFORM_ERROR = "INTEGRATION_PERFORM_ERROR"
+    INTEGRATION_FAILING = "INTEGRATION_FAILING"
     INTEGRATION_DISABLED = "INTEGRATION_DISABLED"
     NOTIFICATION_EVALUATION_ERROR = "NOTIFICATION_EVALUATION_ERROR"
     API_INGEST = "API_INGEST"
@@ -178,6 +179,26 @@ def perform_error(
             f"Integration {config_id} failed to deliver run {run_id}{to_url} after its last "
             f"attempt: {reason}. Check that the receiver is up and answers 2xx, then resend "
             "the failed runs. The integration's next delivered run resolves this alert."
+        ),
+        event_id=event_id,
+    )
+
+
+def integration_failing(
+    org_id: str, config_id: str, failures: int, left: int, event_id: str
+) -> Occurrence:
+    """Consecutive runs of an integration failed: a warning before it is disabled."""
+    return Occurrence(
+        org_id=org_id,
+        type=AlertType.INTEGRATION_FAILING,
+        severity=Severity.WARN,
+        resource_type=ResourceType.INTEGRATION_CONFIGURATION,
+        resource_id=config_id,
+        description=(
+            f"Integration {config_id} has failed {failures} runs in a row: {left} more "
+            f"failed run{'s' if left != 1 else ''} and it is disabled (MB_AUTO_DISABLE_AFTER). "
+            "Check that the receiver is up and answers 2xx. The integration's next delivered "
+            "run resolves this alert."
         ),
         event_id=event_id,
     )

@@ -10,12 +10,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from meterbell.domain.signing import (
+    Scheme,
+    signed_headers,
+    standard_headers,
+    standard_secret_key,
+)
+
 INTEGRATION_CATEGORY = "IntegrationEvent"
 NOTIFICATION_ENTITY = "Notification"
 WEBHOOK_DESTINATION = "Webhook"
 PERFORM_ERROR = "integration.perform.error"
 DISABLED_ERROR = "integration.disabled.error"
 SEALED_SECRET = "sealedSecret"
+# Secrets replaced by `rotatesecret` that still sign until their overlap ends, newest first:
+# [{"sealedSecret": ..., "validUntil": ISO time}].
+PREVIOUS_SECRETS = "previousSecrets"
+# How many replaced secrets sign at most at once (rotating more often drops the oldest).
+MAX_PREVIOUS_SECRETS = 5
 
 
 class RunStatus(StrEnum):
@@ -55,7 +67,7 @@ def config_status(enabled: bool) -> RunStatus:
 
 
 class SignedCredentials(BaseModel):
-    """`credentials` of a webhook destination: only M3TER_SIGNED_REQUEST exists."""
+    """`credentials` of a webhook destination signed as m3ter signs (M3TER_SIGNED_REQUEST)."""
 
     model_config = ConfigDict(extra="allow", strict=True)
 
@@ -63,6 +75,37 @@ class SignedCredentials(BaseModel):
     apiKey: str = Field(min_length=1, max_length=200)  # noqa: N815
     secret: str | None = Field(default=None, min_length=1, max_length=500)
     name: str | None = None
+
+
+class StandardWebhooksCredentials(BaseModel):
+    """`credentials` of a destination signed the Standard Webhooks way (an extension beyond
+    m3ter). A `secret` left out is generated."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    type: Literal["STANDARD_WEBHOOKS"]
+    secret: str | None = Field(default=None, min_length=1, max_length=200)
+    name: str | None = None
+
+
+class _SignedBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    credentials: SignedCredentials
+
+
+class _StandardBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    credentials: StandardWebhooksCredentials
+
+
+# Validates `{"credentials": ...}` by the credentials' type, so that messages name
+# `credentials.<field>` (a pydantic union would name the union's member too).
+CREDENTIALS_BODIES: Mapping[str, type[_SignedBody] | type[_StandardBody]] = {
+    Scheme.M3TER_SIGNED_REQUEST: _SignedBody,
+    Scheme.STANDARD_WEBHOOKS: _StandardBody,
+}
 
 
 class WebhookFields(BaseModel):
@@ -73,9 +116,11 @@ class WebhookFields(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=1000)
     url: str = Field(min_length=1, max_length=2000)
-    credentials: SignedCredentials | None = None
+    credentials: dict[str, Any] | None = None  # checked by CREDENTIALS_BODIES
     code: str | None = Field(default=None, max_length=80)
     active: bool = True
+    # Sent with every request to the destination (an extension beyond m3ter).
+    headers: dict[str, Any] | None = None
 
 
 class IntegrationConfigFields(BaseModel):
@@ -167,6 +212,11 @@ class DeliveryTarget:
     api_key: str
     sealed_secret: str
     active: bool
+    scheme: Scheme = Scheme.M3TER_SIGNED_REQUEST
+    # Replaced secrets that still sign: (sealed secret, until when), newest first.
+    previous_secrets: tuple[tuple[str, datetime], ...] = ()
+    # The destination's static headers, sent with every request.
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def closed_reason(self) -> str | None:
@@ -180,16 +230,55 @@ class DeliveryTarget:
 
 def delivery_target(config: Mapping[str, Any], webhook: Mapping[str, Any]) -> DeliveryTarget:
     credentials = webhook["credentials"]
+    headers = webhook.get("headers") or {}
     return DeliveryTarget(
         config_id=config["id"],
         enabled=bool(config.get("enabled", True)),
         destination_id=webhook["id"],
         destination_version=int(webhook["version"]),
         url=webhook["url"],
-        api_key=credentials["apiKey"],
+        api_key=credentials.get("apiKey", ""),
         sealed_secret=credentials[SEALED_SECRET],
         active=bool(webhook.get("active", True)),
+        scheme=Scheme(credentials.get("type", Scheme.M3TER_SIGNED_REQUEST)),
+        previous_secrets=tuple(
+            (old[SEALED_SECRET], datetime.fromisoformat(old["validUntil"]))
+            for old in credentials.get(PREVIOUS_SECRETS, ())
+        ),
+        headers=tuple((str(name), str(value)) for name, value in headers.items()),
     )
+
+
+@dataclass(frozen=True)
+class OpenedSecrets:
+    """A target's secrets, decrypted: the current one, and those replaced by a rotation with
+    until when they still sign."""
+
+    current: str
+    previous: tuple[tuple[str, datetime], ...] = ()
+
+    def signing(self, now: datetime) -> list[str]:
+        """The secrets that sign at `now`: the current one first."""
+        return [self.current, *(secret for secret, until in self.previous if until > now)]
+
+
+def request_headers(
+    target: DeliveryTarget, secrets: OpenedSecrets, body: bytes, delivery_id: str, now: datetime
+) -> dict[str, str]:
+    """The headers of a request to `target`: its static headers, then its signature's."""
+    current, *previous = secrets.signing(now)
+    headers = dict(target.headers)
+    if target.scheme == Scheme.STANDARD_WEBHOOKS:
+        keys = [standard_secret_key(secret) for secret in (current, *previous)]
+        headers.update(standard_headers(keys, int(now.timestamp()), body, delivery_id))
+    else:
+        timestamp_ms = int(now.timestamp() * 1000)
+        headers.update(
+            signed_headers(
+                target.url, target.api_key, current, timestamp_ms, body, delivery_id, previous
+            )
+        )
+    return headers
 
 
 INTEGRATION_ERROR_FIELDS = {

@@ -120,7 +120,11 @@ async def enable_config(db: Database, org_id: str, config_id: str, actor: str) -
     async def start_afresh(conn: AsyncConnection, _document: Mapping[str, Any]) -> None:
         await run_store.reset_failures(conn, [config_id])
         # Its failures are forgotten, so are their alerts: a failure from now on opens anew.
-        for alert_type in (AlertType.INTEGRATION_DISABLED, AlertType.INTEGRATION_PERFORM_ERROR):
+        for alert_type in (
+            AlertType.INTEGRATION_DISABLED,
+            AlertType.INTEGRATION_PERFORM_ERROR,
+            AlertType.INTEGRATION_FAILING,
+        ):
             await alerts.resolve_alerts(
                 conn,
                 org_id,

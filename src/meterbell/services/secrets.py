@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meterbell.domain.documents import DocumentKind
-from meterbell.domain.integrations import SEALED_SECRET
+from meterbell.domain.integrations import PREVIOUS_SECRETS, SEALED_SECRET
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.store import documents as document_store
 from meterbell.store.db import Database
@@ -21,10 +21,22 @@ class Reencrypted:
     unreadable: list[str] = field(default_factory=list)  # "<org id>/<webhook id>"
 
 
+def _sealed(credentials: dict[str, Any]) -> list[str]:
+    """Every secret sealed in a webhook's credentials: the current one and those a rotation
+    replaced that may still sign."""
+    previous = [old[SEALED_SECRET] for old in credentials.get(PREVIOUS_SECRETS, ())]
+    return [credentials[SEALED_SECRET], *previous]
+
+
 def _resealed(box: SecretBox, webhook: dict[str, Any]) -> dict[str, Any]:
-    credentials = webhook["credentials"]
-    sealed = box.reseal(credentials[SEALED_SECRET])
-    return {**webhook, "credentials": {**credentials, SEALED_SECRET: sealed}}
+    credentials = dict(webhook["credentials"])
+    credentials[SEALED_SECRET] = box.reseal(credentials[SEALED_SECRET])
+    if PREVIOUS_SECRETS in credentials:
+        credentials[PREVIOUS_SECRETS] = [
+            {**old, SEALED_SECRET: box.reseal(old[SEALED_SECRET])}
+            for old in credentials[PREVIOUS_SECRETS]
+        ]
+    return {**webhook, "credentials": credentials}
 
 
 async def _reencrypt_batch(
@@ -36,7 +48,7 @@ async def _reencrypt_batch(
             conn, DocumentKind.WEBHOOK, after_seq, batch_size
         )
         for _seq, org_id, webhook in batch:
-            if box.is_current(webhook["credentials"][SEALED_SECRET]):
+            if all(box.is_current(sealed) for sealed in _sealed(webhook["credentials"])):
                 outcome.already_current += 1
                 continue
             try:

@@ -33,7 +33,13 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from meterbell.domain.alerts import AlertType, Occurrence, integration_disabled, perform_error
+from meterbell.domain.alerts import (
+    AlertType,
+    Occurrence,
+    integration_disabled,
+    integration_failing,
+    perform_error,
+)
 from meterbell.domain.clock import as_utc, isoformat, utcnow
 from meterbell.domain.deadletters import Worker, WorkItem, error_summary
 from meterbell.domain.documents import SYSTEM_ACTOR, DocumentKind
@@ -45,11 +51,13 @@ from meterbell.domain.integrations import (
     AttemptOutcome,
     DeliveryTarget,
     NextStep,
+    OpenedSecrets,
     RetryPolicy,
     RunStatus,
     delivery_target,
     integration_error_data,
     next_step,
+    request_headers,
 )
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.metrics import (
@@ -99,6 +107,10 @@ class DeliveryLimits:
     # A delivery that raises inside meterbell counts as an attempt; the run ends ERROR after
     # this many such attempts at most, however many the retry policy allows.
     max_item_failures: int = MAX_ITEM_FAILURES
+    # Refuse plain http targets (MB_WEBHOOK_HTTPS_ONLY).
+    https_only: bool = False
+    # Consecutive failed runs before an INTEGRATION_FAILING alert (MB_AUTO_DISABLE_WARN_AFTER).
+    warn_after: int | None = None
 
 
 @dataclass
@@ -135,11 +147,12 @@ class Deliverer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[Result] = []
         self._results_ready = asyncio.Event()
-        self._secrets: dict[tuple[str, int], str] = {}
+        self._secrets: dict[tuple[str, int], OpenedSecrets] = {}
         self._sender = SignedSender(
             timeout_s=limits.timeout_s,
             allow_private=limits.allow_private,
             concurrency=limits.concurrency,
+            https_only=limits.https_only,
         )
         self._writer: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
@@ -299,19 +312,20 @@ class Deliverer:
         _log_attempt(outcome, step, attempt_log)
         return Result(run, target, step, outcome, attempt_log)
 
-    def _secret(self, target: DeliveryTarget) -> str:
+    def _opened(self, target: DeliveryTarget) -> OpenedSecrets:
         key = (target.destination_id, target.destination_version)
         if key not in self._secrets:
-            self._secrets[key] = self.box.open(target.sealed_secret)
+            previous = tuple((self.box.open(s), until) for s, until in target.previous_secrets)
+            self._secrets[key] = OpenedSecrets(self.box.open(target.sealed_secret), previous)
         return self._secrets[key]
 
     async def _post(
         self, run: RunRow, target: DeliveryTarget
     ) -> tuple[AttemptOutcome, dict[str, Any]]:
         started_at = self.now()
-        sent = await self._sender.post(
-            target.url, target.api_key, self._secret(target), run.body.encode(), run.id
-        )
+        body = run.body.encode()
+        headers = request_headers(target, self._opened(target), body, run.id, utcnow())
+        sent = await self._sender.post(target.url, body, headers)
         ATTEMPT_SECONDS.observe(sent.seconds)
         attempt_log = {
             "attempt": run.attempts + 1,
@@ -446,7 +460,9 @@ class Deliverer:
                 if result.crash is not None:
                     await self._set_aside(conn, result.run, result.crash, now)
         recovered = await run_store.reset_failures(conn, delivered)
-        await event_store.insert_events(conn, [event for event, _ in raised])
+        # A warning (INTEGRATION_FAILING) shares its failed run's event.
+        events = {event.id: event for event, _ in raised}
+        await event_store.insert_events(conn, list(events.values()))
         await alerts.raise_alerts(conn, [alert for _, alert in raised], now)
         await _resolve_perform_errors(conn, recovered, delivered, now)
 
@@ -467,6 +483,11 @@ class Deliverer:
         elif failures >= self.limits.auto_disable_after:
             why = f"{failures} consecutive runs failed (the last: {reason})"
         else:
+            warn_after = self.limits.warn_after
+            if warn_after is not None and failures >= warn_after:
+                left = self.limits.auto_disable_after - failures
+                warning = integration_failing(run.org_id, run.config_id, failures, left, failed.id)
+                raised.append((failed, warning))
             return raised
         if await _disable_config(conn, run, why, now):
             ids = {**_log_ids(run), "configId": run.config_id}
@@ -582,9 +603,8 @@ async def _resolve_perform_errors(
     Only integrations that had failures are looked at: a delivery costs no extra query."""
     for org_id, config_id in recovered:
         why = f"run {delivered[config_id]} of this integration was delivered."
-        await alerts.resolve_alerts(
-            conn, org_id, AlertType.INTEGRATION_PERFORM_ERROR, [config_id], why, now
-        )
+        for alert_type in (AlertType.INTEGRATION_PERFORM_ERROR, AlertType.INTEGRATION_FAILING):
+            await alerts.resolve_alerts(conn, org_id, alert_type, [config_id], why, now)
 
 
 async def _cancelled(*tasks: asyncio.Task[None]) -> None:

@@ -33,6 +33,8 @@ def delivery_limits(settings: Settings) -> DeliveryLimits:
         lease=timedelta(seconds=settings.delivery_lease_s),
         allow_private=settings.webhook_allow_private,
         max_item_failures=settings.max_item_failures,
+        https_only=settings.webhook_https_only,
+        warn_after=settings.auto_disable_warn_after,
     )
 
 

@@ -15,7 +15,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from meterbell.domain.integrations import AttemptOutcome, classify_response
-from meterbell.domain.signing import SIGNATURE_HEADER, signed_headers
+from meterbell.domain.signing import redacted
 from meterbell.domain.urls import is_public_address
 
 RESPONSE_BODY_LIMIT = 20_000
@@ -48,10 +48,6 @@ def _literal_private_host(url: str) -> str | None:
         return None
 
 
-def _redacted(headers: dict[str, str]) -> dict[str, str]:
-    return {k: ("[redacted]" if k == SIGNATURE_HEADER else v) for k, v in headers.items()}
-
-
 @dataclass(frozen=True)
 class Sent:
     """What one signed request came to."""
@@ -59,16 +55,19 @@ class Sent:
     outcome: AttemptOutcome
     status_code: int | None
     response_body: str
-    request_headers: dict[str, str]  # the signature redacted
+    request_headers: dict[str, str]  # signatures and credentials redacted
     seconds: float
 
 
 class SignedSender:
     """Sends signed webhook requests over one pooled HTTP session (open it, then close it)."""
 
-    def __init__(self, *, timeout_s: float, allow_private: bool, concurrency: int) -> None:
+    def __init__(
+        self, *, timeout_s: float, allow_private: bool, concurrency: int, https_only: bool = False
+    ) -> None:
         self.timeout_s = timeout_s
         self.allow_private = allow_private
+        self.https_only = https_only
         self.concurrency = concurrency
         self._session: aiohttp.ClientSession | None = None
 
@@ -87,10 +86,8 @@ class SignedSender:
         if self._session is not None:
             await self._session.close()
 
-    async def post(
-        self, url: str, api_key: str, secret: str, body: bytes, delivery_id: str
-    ) -> Sent:
-        headers = signed_headers(url, api_key, secret, int(time.time() * 1000), body, delivery_id)
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> Sent:
+        """POST `body` with `headers` (signed by the caller: integrations.request_headers)."""
         started = time.perf_counter()
         status, response_text = None, ""
         try:
@@ -100,7 +97,7 @@ class SignedSender:
         except (aiohttp.ClientError, OSError) as exc:
             outcome = AttemptOutcome(False, None, f"connection failed: {exc}")
         seconds = time.perf_counter() - started
-        return Sent(outcome, status, response_text, _redacted(headers), seconds)
+        return Sent(outcome, status, response_text, redacted(headers), seconds)
 
     async def _send(
         self, url: str, body: bytes, headers: dict[str, str]
@@ -108,6 +105,8 @@ class SignedSender:
         assert self._session is not None
         if not self.allow_private and (host := _literal_private_host(url)):
             raise OSError(f"{host} is not a public address (MB_WEBHOOK_ALLOW_PRIVATE is off)")
+        if self.https_only and urlsplit(url).scheme != "https":
+            raise OSError("plain http target refused (MB_WEBHOOK_HTTPS_ONLY=true)")
         async with self._session.post(
             url, data=body, headers=headers, allow_redirects=False
         ) as response:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from meterbell.api.deps import CurrentOrg, JsonBody, QueryLists, StateDep, requested_page_size
+from meterbell.api.deps import (
+    CurrentOrg,
+    JsonBody,
+    OptionalJsonBody,
+    QueryLists,
+    StateDep,
+    requested_page_size,
+)
 from meterbell.api.responses import JSONResponse
 from meterbell.domain.errors import InvalidRequest
 from meterbell.services import runs, webhooks
@@ -31,6 +38,7 @@ async def create_webhook(org: CurrentOrg, state: StateDep, body: JsonBody) -> Re
         body,
         org.actor,
         allow_private=state.settings.webhook_allow_private,
+        https_only=state.settings.webhook_https_only,
     )
     return JSONResponse(webhook)
 
@@ -50,6 +58,7 @@ async def update_webhook(org: CurrentOrg, state: StateDep, id: str, body: JsonBo
         body,
         org.actor,
         allow_private=state.settings.webhook_allow_private,
+        https_only=state.settings.webhook_https_only,
     )
     return JSONResponse(webhook)
 
@@ -70,6 +79,26 @@ async def set_active(org: CurrentOrg, state: StateDep, id: str, active: str) -> 
 )
 async def recover(org: CurrentOrg, state: StateDep, id: str, body: JsonBody) -> Response:
     return JSONResponse(await runs.recover(state.db, org.org_id, id, body))
+
+
+@router.post(
+    "/{id}/rotatesecret",
+    summary="Replace the signing secret; the old one signs too until the overlap ends "
+    "(extension: not in m3ter)",
+)
+async def rotate_secret(
+    org: CurrentOrg, state: StateDep, id: str, body: OptionalJsonBody
+) -> Response:
+    webhook = await webhooks.rotate_secret(
+        state.db,
+        state.box,
+        org.org_id,
+        id,
+        body,
+        org.actor,
+        overlap_s=state.settings.secret_overlap_s,
+    )
+    return JSONResponse(webhook)
 
 
 @router.delete("/{id}", summary="Delete a webhook destination")
