@@ -114,8 +114,9 @@ class Backfiller:
         and that this rule version has not been backfilled on, in the caller's transaction."""
         matched = []
         for event in batch:
+            context = rule_context(event.m3ter_event)  # an unreadable event fails the chunk
             try:
-                if self.calculations.fires(rule, rule_context(event.m3ter_event)):
+                if self.calculations.fires(rule, context):
                     matched.append(event)
             except Exception:  # the rule fails on this event: counted, it does not fire
                 job.failed += 1

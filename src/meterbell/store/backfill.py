@@ -121,7 +121,8 @@ def _window_events(job: BackfillJob, event_name: str) -> Any:
         c.event_time < job.until,
         c.org_id == job.org_id,
         c.event_name == event_name,
-        c.dispatched_at.is_not(None),
+        c.dispatched_at.is_not(None),  # events not dispatched yet are live dispatch's
+        c.notification_id.is_(None),  # a Notification event carries its trigger's name
     )
     if job.cursor_time is not None and job.cursor_seq is not None:
         statement = statement.where(
@@ -136,7 +137,9 @@ def _window_events(job: BackfillJob, event_name: str) -> Any:
 async def next_events(
     conn: AsyncConnection, job: BackfillJob, event_name: str, limit: int
 ) -> list[EventRow]:
-    """The next `limit` dispatched events of the job's window after its cursor, oldest first."""
+    """The next `limit` events of the job's window after its cursor, oldest first: dispatched
+    events of the rule's type that are not themselves Notification events (which are never
+    dispatched, so live rules never see them either)."""
     statement = _window_events(job, event_name).order_by(events.c.event_time, events.c.seq)
     return [event_from_row(row) for row in await conn.execute(statement.limit(limit))]
 
