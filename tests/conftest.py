@@ -22,6 +22,7 @@ from meterbell.services import orgs
 from meterbell.store.db import Database
 from meterbell.store.migrate import upgrade
 from tests.s3server import S3Server, running_s3_server
+from tests.stripe_standin import StripeStandin, running_stripe_standin
 
 POSTGRES_URL = os.environ.get("MB_TEST_POSTGRES_URL", "")
 STORES = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
@@ -221,3 +222,11 @@ def s3(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
     """The session's server, with its fake AWS credentials in the environment of this test."""
     s3_server.apply_env(monkeypatch)
     return s3_server
+
+
+@pytest.fixture
+def stripe_server() -> Iterator[StripeStandin]:
+    """A fresh local Stripe-compatible server (tests/stripe_standin.py) for one test: its own
+    state, faults and request counts."""
+    with running_stripe_standin() as server:
+        yield server

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,12 +21,15 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from meterbell.config import async_driver_url
 from meterbell.domain.alerts import AlertType, Occurrence, ResourceType, Severity
+from meterbell.domain.catalog import entity_by_name
 from meterbell.domain.clock import utcnow
 from meterbell.services import console_users, orgs
 from meterbell.services.alerts import raise_alert
 from meterbell.store.db import Database
 from tests.conftest import STORES, drop_database_url, new_database_url
 from tests.e2e.server import MeterbellServer, graceful_exit
+from tests.factories import minimal_body
+from tests.receiver import Receiver
 
 # Debian's chromium (`make browser` installs it); its wrapper script prints a harmless shell
 # error on some machines, so launch the binary behind it when it is there.
@@ -81,14 +86,16 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
         run_async(drop_database_url(url))
 
 
-@pytest.fixture(scope="module")
-def server(
-    database_url: str | None, tmp_path_factory: pytest.TempPathFactory
+@contextlib.contextmanager
+def running_server(
+    database_url: str | None, folder: Path, **settings: str
 ) -> Iterator[MeterbellServer]:
+    """A `meterbell serve` process on the store, with `settings` (MB_* variables) besides
+    those every browser test needs; it must have lived through the tests and exit cleanly."""
     running = MeterbellServer(
-        tmp_path_factory.mktemp("browser") / "data",
+        folder / "data",
         database_url=database_url,
-        extra_env={"MB_WEBHOOK_ALLOW_PRIVATE": "true"},  # webhooks to local receivers
+        extra_env={"MB_WEBHOOK_ALLOW_PRIVATE": "true", **settings},  # local receivers
     ).start()
     try:
         yield running
@@ -97,6 +104,14 @@ def server(
         code = running.stop()
     assert alive, f"the server died during the tests (exit {code}):\n{running.log_tail()}"
     assert graceful_exit(code), f"the server exited {code}:\n{running.log_tail()}"
+
+
+@pytest.fixture(scope="module")
+def server(
+    database_url: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MeterbellServer]:
+    with running_server(database_url, tmp_path_factory.mktemp("browser")) as running:
+        yield running
 
 
 @dataclass(frozen=True)
@@ -181,15 +196,81 @@ def occurrence(org_id: str, severity: Severity) -> Occurrence:
     )
 
 
-def api_get(server: MeterbellServer, path: str) -> httpx.Response:
-    """GET an API path of the default organization with its first credential."""
+def api_call(server: MeterbellServer, method: str, path: str, body: Any = None) -> httpx.Response:
+    """Call an API path of the default organization with its first credential."""
     credentials = server.initial_credentials()
     token = server.token(credentials).json()["access_token"]
-    return httpx.get(
+    return httpx.request(
+        method,
         server.url(f"/organizations/{credentials.org_id}/{path}"),
         headers={"Authorization": f"Bearer {token}"},
+        json=body,
         timeout=10.0,
     )
+
+
+def api_get(server: MeterbellServer, path: str) -> httpx.Response:
+    return api_call(server, "GET", path)
+
+
+def api_post(server: MeterbellServer, path: str, body: Any = None) -> dict[str, Any]:
+    """POST to an API path of the default organization; the answer, which must be a 200."""
+    response = api_call(server, "POST", path, body)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """A real webhook receiver, on an event loop of its own in another thread (playwright's
+    sync API holds this one)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="receiver", daemon=True)
+    thread.start()
+    running = Receiver()
+    asyncio.run_coroutine_threadsafe(running.start(), loop).result(timeout=10)
+    try:
+        yield running
+    finally:
+        asyncio.run_coroutine_threadsafe(running.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+def wire_rule(server: MeterbellServer, url: str, event_name: str) -> dict[str, dict[str, Any]]:
+    """Through the API: a rule that fires on every `event_name`, a webhook at `url`, and the
+    integration between them."""
+    code = f"b{uuid.uuid4().hex[:8]}"
+    rule = api_post(
+        server,
+        "notifications/configurations",
+        {"name": f"Rule {code}", "code": code, "eventName": event_name, "alwaysFireEvent": True},
+    )
+    webhook = api_post(
+        server,
+        "integrationdestinations/webhooks",
+        {
+            "name": f"Hook {code}",
+            "url": url,
+            "credentials": {"type": "M3TER_SIGNED_REQUEST", "apiKey": "k", "secret": "s"},
+        },
+    )
+    config = api_post(
+        server,
+        "integrationconfigs",
+        {
+            "entityType": "Notification",
+            "entityId": rule["id"],
+            "destination": "Webhook",
+            "destinationId": webhook["id"],
+        },
+    )
+    return {"rule": rule, "webhook": webhook, "config": config}
+
+
+def new_product(server: MeterbellServer) -> dict[str, Any]:
+    return api_post(server, "products", minimal_body(entity_by_name("product")))
 
 
 def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from meterbell.domain.pagination import Page
-from meterbell.services import events, exports, integrations, notifications, scheduled, webhooks
+from meterbell.services import events, exports, scheduled
 from meterbell.store.db import Database
 
 
@@ -50,49 +50,6 @@ class Listing:
 
 CREATED = Column("Created", "dtCreated", "time")
 LISTINGS = {
-    "events": Listing(
-        events.list_events,
-        "Events, newest first",
-        (
-            Column("Event", "eventName"),
-            Column("Time", "eventTime", "time"),
-            Column("Actioned", "dtActioned", "time"),
-        ),
-        "No events yet: every change made through the API records one.",
-    ),
-    "notifications": Listing(
-        notifications.list_rules,
-        "Notification rules, newest first",
-        (
-            Column("Name", "name"),
-            Column("Code", "code"),
-            Column("Event", "eventName"),
-            Column("Calculation", "calculation"),
-            Column("Active", "active", "flag"),
-            CREATED,
-        ),
-        "No notification rules yet: create one with POST /notifications/configurations.",
-    ),
-    "webhooks": Listing(
-        webhooks.list_webhooks,
-        "Webhook destinations, newest first",
-        (Column("Name", "name"), Column("URL", "url"), Column("Active", "active", "flag"), CREATED),
-        "No webhooks yet: create one with POST /integrationdestinations/webhooks.",
-    ),
-    "integrations": Listing(
-        integrations.list_configs,
-        "Integration configurations, newest first",
-        (
-            Column("Entity type", "entityType"),
-            Column("Entity", "entityId"),
-            Column("Destination", "destination"),
-            Column("Destination id", "destinationId"),
-            Column("Enabled", "enabled", "flag"),
-            Column("Status", "status"),
-            CREATED,
-        ),
-        "No integrations yet: link a rule to a webhook with POST /integrationconfigs.",
-    ),
     "ingest": Listing(
         events.list_events,
         "Measurements that failed validation, newest first",

@@ -9,7 +9,13 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from meterbell.api.deps import StateDep
-from meterbell.console import alerts_pages
+from meterbell.console import (
+    alerts_pages,
+    events_pages,
+    integrations_pages,
+    rules_pages,
+    webhooks_pages,
+)
 from meterbell.console.lists import FILTERS, LISTINGS
 from meterbell.console.rendering import (
     PAGE_SIZE,
@@ -134,6 +140,10 @@ async def dashboard(
 
 
 router.include_router(alerts_pages.router)
+router.include_router(integrations_pages.router)
+router.include_router(events_pages.router)
+router.include_router(rules_pages.router)
+router.include_router(webhooks_pages.router)
 
 
 @router.get("/console/orgs/{org_id}/{slug}")

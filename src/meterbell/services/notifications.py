@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from meterbell.domain.calc import (
@@ -33,11 +34,37 @@ async def _event_fields(db: Database, org_id: str, event_name: str) -> dict[str,
     return fields[event_name]
 
 
+def _compiled(calculation: str, fields: Mapping[str, str] | None) -> Calculation:
+    """A rule's calculation compiled (raises CalcError when it does not)."""
+    return compile_calculation(calculation, mode="boolean", fields=fields)
+
+
 def _compile(calculation: str, fields: Mapping[str, str] | None) -> Calculation:
     try:
-        return compile_calculation(calculation, mode="boolean", fields=fields)
+        return _compiled(calculation, fields)
     except CalcError as exc:
         raise InvalidRequest(f"The calculation does not compile: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class CalculationCheck:
+    """A calculation checked as a rule on `eventName` would be: the event type's fields, and
+    the compiled calculation or the checker's error (with its line, column and caret)."""
+
+    fields: dict[str, str]
+    compiled: Calculation | None
+    error: CalcError | None
+
+
+async def check_calculation(
+    db: Database, org_id: str, event_name: str, calculation: str
+) -> CalculationCheck:
+    """Check a calculation the way saving a rule does (a 400 for an unknown event type)."""
+    fields = await _event_fields(db, org_id, event_name)
+    try:
+        return CalculationCheck(fields, _compiled(calculation, fields), None)
+    except CalcError as exc:
+        return CalculationCheck(fields, None, exc)
 
 
 async def _checked_rule(db: Database, org_id: str, body: object) -> dict[str, Any]:
@@ -127,7 +154,7 @@ async def evaluate(db: Database, org_id: str, body: object) -> dict[str, Any]:
     event_name = body.get("eventName") or (event.event_name if event else None)
     try:
         fields = await _event_fields(db, org_id, str(event_name)) if event_name else None
-        compiled = compile_calculation(calculation, mode="boolean", fields=fields)
+        compiled = _compiled(calculation, fields)
     except (CalcError, InvalidRequest) as exc:
         return {"success": False, "errorMessage": str(exc)}
     answer: dict[str, Any] = {"success": True, "errorMessage": None}
@@ -136,3 +163,17 @@ async def evaluate(db: Database, org_id: str, body: object) -> dict[str, Any]:
             recorded = await event_store.rule_errors_for_event(conn, org_id, event.id)
         answer["result"] = {**_fires_on(compiled, event.m3ter_event), "recordedErrors": recorded}
     return answer
+
+
+async def evaluate_on_latest(
+    db: Database, org_id: str, event_name: str, calculation: str
+) -> dict[str, Any] | None:
+    """`evaluate` on the organization's newest event of `event_name` (with that `event`),
+    or None when it has none yet."""
+    query = event_store.EventQuery(event_name=event_name, include_actioned=True)
+    async with db.read() as conn:
+        latest = await event_store.list_events(conn, org_id, query, before_seq=None, limit=1)
+    if not latest:
+        return None
+    body = {"calculation": calculation, "eventName": event_name, "eventId": latest[0].id}
+    return {**await evaluate(db, org_id, body), "event": latest[0].to_public()}

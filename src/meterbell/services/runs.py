@@ -134,12 +134,20 @@ async def latest_run(
     return public_run(rows[0])
 
 
-async def run_log(db: Database, org_id: str, run_id: str) -> dict[str, str]:
-    """`{"Payload": base64(JSON)}`: the run and every attempt made for it."""
+async def run_with_attempts(
+    db: Database, org_id: str, run_id: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The run and every attempt made for it, oldest first."""
     run = await _run(db, org_id, run_id)
     async with db.read() as conn:
         attempts = await run_store.attempt_logs(conn, run.id)
-    log = {"run": public_run(run), "attempts": attempts}
+    return public_run(run), attempts
+
+
+async def run_log(db: Database, org_id: str, run_id: str) -> dict[str, str]:
+    """`{"Payload": base64(JSON)}`: the run and every attempt made for it."""
+    run, attempts = await run_with_attempts(db, org_id, run_id)
+    log = {"run": run, "attempts": attempts}
     return {"Payload": base64.b64encode(orjson.dumps(log)).decode()}
 
 

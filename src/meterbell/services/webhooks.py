@@ -12,6 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
+from meterbell.domain.clock import isoformat, utcnow
 from meterbell.domain.documents import DocumentKind
 from meterbell.domain.errors import Conflict, InvalidRequest
 from meterbell.domain.integrations import SEALED_SECRET, WebhookFields, without_nulls
@@ -24,10 +27,14 @@ from meterbell.services import versioned
 from meterbell.services.versioned import Document, Kind
 from meterbell.store import documents as document_store
 from meterbell.store.db import Database
+from meterbell.workers.sender import SignedSender
 
 WEBHOOK = Kind(DocumentKind.WEBHOOK, "Webhook destination")
 INTEGRATION = Kind(DocumentKind.INTEGRATION, "Integration configuration")
 MAX_PAGE_SIZE = 200
+TEST_EVENT = "meterbell.webhook.test"
+# How much of the receiver's answer to a test notification is shown.
+RESPONSE_EXCERPT = 2000
 
 
 def public_webhook(document: Mapping[str, Any]) -> Document:
@@ -166,3 +173,56 @@ async def list_webhooks(
     filters = id_filters(query)
     page = await versioned.list_page(db, org_id, WEBHOOK, filters, query, page_size=page_size)
     return Page([public_webhook(item) for item in page.data], page.next_token)
+
+
+def _test_body(webhook: Mapping[str, Any], event_id: str) -> bytes:
+    """A test notification, shaped like the events the deliverer sends."""
+    return orjson.dumps(
+        {
+            "id": event_id,
+            "eventName": TEST_EVENT,
+            "eventTime": isoformat(utcnow()),
+            "dtActioned": None,
+            "m3terEvent": {
+                "eventData": {"test": True, "destinationId": webhook["id"]},
+                "message": f"A test notification to webhook destination {webhook['name']}",
+            },
+        }
+    )
+
+
+async def send_test_notification(
+    db: Database,
+    box: SecretBox,
+    org_id: str,
+    webhook_id: str,
+    *,
+    timeout_s: float,
+    allow_private: bool,
+) -> dict[str, Any]:
+    """Send one signed test notification to the destination, on the path (and under the
+    address rules) of every delivery, and say what came of it. Nothing is recorded."""
+    webhook = await versioned.get(db, org_id, WEBHOOK, webhook_id)
+    credentials = webhook["credentials"]
+    delivery_id = str(uuid.uuid4())
+    sender = SignedSender(timeout_s=timeout_s, allow_private=allow_private, concurrency=1)
+    await sender.open()
+    try:
+        sent = await sender.post(
+            webhook["url"],
+            credentials["apiKey"],
+            box.open(credentials[SEALED_SECRET]),
+            _test_body(webhook, delivery_id),
+            delivery_id,
+        )
+    finally:
+        await sender.close()
+    return {
+        "deliveryId": delivery_id,
+        "url": webhook["url"],
+        "success": sent.outcome.ok,
+        "statusCode": sent.status_code,
+        "durationMs": round(sent.seconds * 1000, 2),
+        "responseExcerpt": sent.response_body[:RESPONSE_EXCERPT],
+        "error": sent.outcome.error,
+    }

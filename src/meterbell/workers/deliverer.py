@@ -23,18 +23,14 @@ import asyncio
 import contextlib
 import os
 import socket
-import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-import aiohttp
 import structlog
-from aiohttp.abc import AbstractResolver, ResolveResult
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.alerts import AlertType, Occurrence, integration_disabled, perform_error
@@ -51,14 +47,11 @@ from meterbell.domain.integrations import (
     NextStep,
     RetryPolicy,
     RunStatus,
-    classify_response,
     delivery_target,
     integration_error_data,
     next_step,
 )
 from meterbell.domain.secrets_box import SecretBox
-from meterbell.domain.signing import SIGNATURE_HEADER, signed_headers
-from meterbell.domain.urls import is_public_address
 from meterbell.metrics import (
     ATTEMPT_SECONDS,
     DELIVERY_FAILED,
@@ -74,10 +67,10 @@ from meterbell.store.events import EventRow
 from meterbell.store.runs import RunRow
 from meterbell.store.wakeups import Wakeup
 from meterbell.workers.isolation import MAX_ITEM_FAILURES, Isolation
+from meterbell.workers.sender import SignedSender
 
 log = structlog.get_logger(__name__)
 
-RESPONSE_BODY_LIMIT = 20_000
 CLAIM_BATCH = 200
 QUEUE_PER_DESTINATION = 256
 RESULT_BATCH = 500
@@ -118,37 +111,6 @@ class Result:
     crash: str | None = None  # what raised inside meterbell, with where
 
 
-class PublicOnlyResolver(AbstractResolver):
-    """Resolves host names, refusing private, loopback and link-local answers."""
-
-    def __init__(self) -> None:
-        self._inner = aiohttp.ThreadedResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        answers = await self._inner.resolve(host, port, family)
-        private = [a["host"] for a in answers if not is_public_address(a["host"])]
-        if private:
-            raise OSError(f"{host} resolves to a non-public address ({private[0]})")
-        return answers
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
-def _literal_private_host(url: str) -> str | None:
-    host = urlsplit(url).hostname or ""
-    try:
-        return None if is_public_address(host) else host
-    except ValueError:
-        return None
-
-
-def _redacted(headers: dict[str, str]) -> dict[str, str]:
-    return {k: ("[redacted]" if k == SIGNATURE_HEADER else v) for k, v in headers.items()}
-
-
 class Deliverer:
     def __init__(
         self,
@@ -174,22 +136,18 @@ class Deliverer:
         self._results: list[Result] = []
         self._results_ready = asyncio.Event()
         self._secrets: dict[tuple[str, int], str] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self._sender = SignedSender(
+            timeout_s=limits.timeout_s,
+            allow_private=limits.allow_private,
+            concurrency=limits.concurrency,
+        )
         self._writer: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._stopping = False
         self._closing = False
 
     async def start(self) -> None:
-        resolver = None if self.limits.allow_private else PublicOnlyResolver()
-        connector = aiohttp.TCPConnector(
-            limit=self.limits.concurrency, limit_per_host=0, resolver=resolver, ttl_dns_cache=30
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=self.limits.timeout_s),
-            auto_decompress=False,
-        )
+        await self._sender.open()
         self._writer = asyncio.create_task(self._write_results())
         self._renewer = asyncio.create_task(self._renew_leases_forever())
 
@@ -213,8 +171,7 @@ class Deliverer:
         async with self.db.write() as conn:
             await run_store.release_leases(conn, self.owner, list(self._holding), self.now())
         self._holding.clear()
-        if self._session is not None:
-            await self._session.close()
+        await self._sender.close()
 
     # ---- intake -------------------------------------------------------------------------
 
@@ -351,45 +308,22 @@ class Deliverer:
     async def _post(
         self, run: RunRow, target: DeliveryTarget
     ) -> tuple[AttemptOutcome, dict[str, Any]]:
-        assert self._session is not None
-        body = run.body.encode()
-        headers = signed_headers(
-            target.url, target.api_key, self._secret(target), int(time.time() * 1000), body, run.id
+        started_at = self.now()
+        sent = await self._sender.post(
+            target.url, target.api_key, self._secret(target), run.body.encode(), run.id
         )
-        started_at, started = self.now(), time.perf_counter()
-        status, response_text = None, ""
-        try:
-            outcome, status, response_text = await self._send(target.url, body, headers)
-        except TimeoutError:
-            outcome = AttemptOutcome(False, None, f"timed out after {self.limits.timeout_s:g} s")
-        except (aiohttp.ClientError, OSError) as exc:
-            outcome = AttemptOutcome(False, None, f"connection failed: {exc}")
-        seconds = time.perf_counter() - started
-        ATTEMPT_SECONDS.observe(seconds)
+        ATTEMPT_SECONDS.observe(sent.seconds)
         attempt_log = {
             "attempt": run.attempts + 1,
             "at": isoformat(started_at),
             "url": target.url,
-            "requestHeaders": _redacted(headers),
-            "statusCode": status,
-            "responseBody": response_text,
-            "durationMs": round(seconds * 1000, 2),
-            "error": outcome.error,
+            "requestHeaders": sent.request_headers,
+            "statusCode": sent.status_code,
+            "responseBody": sent.response_body,
+            "durationMs": round(sent.seconds * 1000, 2),
+            "error": sent.outcome.error,
         }
-        return outcome, attempt_log
-
-    async def _send(
-        self, url: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[AttemptOutcome, int, str]:
-        assert self._session is not None
-        if not self.limits.allow_private and (host := _literal_private_host(url)):
-            raise OSError(f"{host} is not a public address (MB_WEBHOOK_ALLOW_PRIVATE is off)")
-        async with self._session.post(
-            url, data=body, headers=headers, allow_redirects=False
-        ) as response:
-            raw = await response.content.read(RESPONSE_BODY_LIMIT)
-            outcome = classify_response(response.status, response.headers.get("Retry-After"))
-            return outcome, response.status, raw.decode("utf-8", errors="replace")
+        return sent.outcome, attempt_log
 
     # ---- recording results --------------------------------------------------------------
 

@@ -12,7 +12,11 @@ import time
 from typing import Any
 
 import orjson
+import pytest
 
+from meterbell.domain.errors import NotFound
+from meterbell.services import orgs, runs
+from meterbell.store.db import Database
 from meterbell.webhooks import verify
 from tests.conftest import OrgApi
 from tests.integration.webhooks.conftest import FAST_DELIVERY, Wiring, new_commitment, spend, wire
@@ -293,3 +297,24 @@ async def test_run_queries_and_resend(live: OrgApi, receiver: Receiver) -> None:
     assert second.headers["X-m3ter-delivery-id"] == resent.json()["id"]
     runs = await settled_runs(live, wiring, 2)
     assert {r["status"] for r in runs} == {"COMPLETE"}
+
+
+async def test_run_with_attempts_is_the_run_log_as_dicts_and_walled_per_org(
+    live: OrgApi, receiver: Receiver, db: Database
+) -> None:
+    receiver.answer("/attempts", 503, then=200)
+    wiring = await wire(live, receiver, "/attempts", calculation=None, always=True)
+    await spend(live, await new_commitment(live), 1)
+    (run,) = await settled_runs(live, wiring, 1)
+
+    public, attempts = await runs.run_with_attempts(db, live.org_id, run["id"])
+    assert public == run
+    assert [(a["attempt"], a["statusCode"]) for a in attempts] == [(1, 503), (2, 200)]
+    log = await live.get(f"integrationruns/logs/{run['id']}")
+    assert orjson.loads(base64.b64decode(log.json()["Payload"])) == {
+        "run": run,
+        "attempts": attempts,
+    }
+    other = await orgs.create_organization(db, "Another organization")
+    with pytest.raises(NotFound):
+        await runs.run_with_attempts(db, other.org_id, run["id"])
