@@ -168,6 +168,31 @@ OWN_SCHEMAS: Mapping[str, Any] = {
         "required": ["runs", "more"],
         "properties": {"runs": {"type": "integer"}, "more": {"type": "boolean"}},
     },
+    "Backfill": {
+        "type": "object",
+        "description": "A backfill: the rule's calculation (at `ruleVersion`) over its stored "
+        "events of [since, until), oldest first, and how far it got. `id` is null for a dry run "
+        "answered at once (nothing is stored)",
+        "required": ["id", "ruleId", "ruleVersion", "since", "until", "dryRun", "status"],
+        "properties": {
+            "id": {"type": ["string", "null"]},
+            "ruleId": {"type": "string"},
+            "ruleVersion": {"type": "integer"},
+            "since": {"type": "string", "format": "date-time"},
+            "until": {"type": "string", "format": "date-time"},
+            "dryRun": {"type": "boolean"},
+            "status": {"type": "string", "enum": ["RUNNING", "COMPLETE", "FAILED"]},
+            "evaluated": {"type": "integer"},
+            "matched": {"type": "integer"},
+            "created": {"type": "integer"},
+            "alreadyBackfilled": {"type": "integer"},
+            "failedEvaluations": {"type": "integer"},
+            "eventIds": {"type": "array", "items": {"type": "string"}},
+            "error": {"type": ["string", "null"]},
+            "dtCreated": {"type": "string", "format": "date-time"},
+            "dtCompleted": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
     "FailedIngestDownload": {
         "type": "object",
         "description": "A measurement that failed validation, and why",
@@ -204,6 +229,13 @@ OWN_RESPONSES: Mapping[tuple[str, str], Any] = {
     ("delete", f"{ORG_PREFIX}/events/{{eventId}}/action"): _ref("EventResponse"),
     ("get", f"{ORG_PREFIX}/notifications/configurations/{{id}}/errors"): _page_of(
         _ref("RuleEvaluationError")
+    ),
+    ("post", f"{ORG_PREFIX}/notifications/configurations/{{id}}/backfill"): _ref("Backfill"),
+    ("get", f"{ORG_PREFIX}/notifications/configurations/{{id}}/backfills"): _page_of(
+        _ref("Backfill")
+    ),
+    ("get", f"{ORG_PREFIX}/notifications/configurations/{{id}}/backfills/{{backfillId}}"): _ref(
+        "Backfill"
     ),
 }
 # Errors beyond the rules of `_error_statuses`: items named in the query or body, a job's files

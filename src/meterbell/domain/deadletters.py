@@ -29,6 +29,7 @@ class Worker(StrEnum):
     EXPORTER = "exporter"
     INGEST = "ingest"
     RETENTION = "retention"
+    BACKFILL = "backfill"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,12 @@ class WindowFields(BaseModel):
     until: datetime
 
 
+class BackfillFields(WindowFields):
+    """The body of `POST notifications/configurations/{id}/backfill`."""
+
+    dryRun: bool = False  # noqa: N815
+
+
 def utc_field(value: datetime, name: str) -> datetime:
     """A request's date-time field in UTC: it must carry a time zone, and stay in the calendar."""
     if value.tzinfo is None:

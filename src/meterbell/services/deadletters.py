@@ -15,6 +15,7 @@ from meterbell.domain.errors import Conflict, InvalidRequest, NotFound
 from meterbell.domain.listing import choice_param
 from meterbell.domain.measurements import readable_measurements
 from meterbell.domain.pagination import Page, continue_before, page_from_rows
+from meterbell.store import backfill as backfill_store
 from meterbell.store import deadletters as dead_letter_store
 from meterbell.store import events as event_store
 from meterbell.store import exports as export_store
@@ -59,6 +60,10 @@ async def _purge_again(conn: AsyncConnection, letter: DeadLetter, now: datetime)
     """Retention skips a purge only while its dead letter is not replayed."""
 
 
+async def _backfill_again(conn: AsyncConnection, letter: DeadLetter, now: datetime) -> None:
+    await backfill_store.requeue(conn, _org(letter), letter.item_id, now)
+
+
 PUT_BACK: Mapping[Worker, PutBack] = {
     Worker.DISPATCHER: _dispatch_again,
     Worker.DELIVERER: _send_again,
@@ -67,6 +72,7 @@ PUT_BACK: Mapping[Worker, PutBack] = {
     Worker.EXPORTER: _run_job_again,
     Worker.INGEST: _validate_again,
     Worker.RETENTION: _purge_again,
+    Worker.BACKFILL: _backfill_again,
 }
 
 

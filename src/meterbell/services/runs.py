@@ -32,7 +32,8 @@ def _time(value: datetime | None) -> str | None:
 
 
 def public_run(run: run_store.RunRow) -> dict[str, Any]:
-    return {
+    """A run as the API returns it; `backfill` only on a backfill's runs (an extension)."""
+    public = {
         "id": run.id,
         "entityType": run.entity_type,
         "entityId": run.entity_id,
@@ -50,6 +51,9 @@ def public_run(run: run_store.RunRow) -> dict[str, Any]:
         "dtStarted": _time(run.dt_started),
         "dtCompleted": _time(run.dt_completed),
     }
+    if run.backfill:
+        public["backfill"] = True
+    return public
 
 
 def _date_param(query: Mapping[str, Sequence[str]], name: str) -> datetime | None:

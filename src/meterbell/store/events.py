@@ -32,17 +32,23 @@ class EventRow:
     notification_code: str | None = None
     dt_actioned: datetime | None = None
     dispatched_at: datetime | None = None
+    # A Notification event written by a backfill (services/backfill.py), not live dispatch.
+    backfill: bool = False
     seq: int = 0
 
     def to_public(self) -> dict[str, Any]:
-        """The event as the API returns it (and as a webhook body carries it)."""
-        return {
+        """The event as the API returns it (and as a webhook body carries it); `backfill`
+        only on a backfill's Notification events (an extension: m3ter has no such field)."""
+        public: dict[str, Any] = {
             "id": self.id,
             "eventName": self.event_name,
             "eventTime": isoformat(self.event_time),
             "dtActioned": isoformat(self.dt_actioned) if self.dt_actioned else None,
             "m3terEvent": self.m3ter_event,
         }
+        if self.backfill:
+            public["backfill"] = True
+        return public
 
 
 @dataclass(frozen=True)
@@ -73,10 +79,11 @@ def _row_values(event: EventRow) -> dict[str, Any]:
         "notification_code": event.notification_code,
         "dt_actioned": event.dt_actioned,
         "dispatched_at": event.dispatched_at,
+        "backfill": event.backfill or None,
     }
 
 
-def _from_row(row: Any) -> EventRow:
+def event_from_row(row: Any) -> EventRow:
     return EventRow(
         id=row.id,
         org_id=row.org_id,
@@ -90,6 +97,7 @@ def _from_row(row: Any) -> EventRow:
         notification_code=row.notification_code,
         dt_actioned=row.dt_actioned,
         dispatched_at=row.dispatched_at,
+        backfill=bool(row.backfill),
         seq=row.seq,
     )
 
@@ -114,7 +122,7 @@ async def get_event(conn: AsyncConnection, org_id: str, event_id: str) -> EventR
             select(events).where((events.c.org_id == org_id) & (events.c.id == event_id))
         )
     ).first()
-    return _from_row(row) if row else None
+    return event_from_row(row) if row else None
 
 
 def _conditions(org_id: str, query: EventQuery) -> list[ColumnElement[bool]]:
@@ -144,7 +152,7 @@ async def list_events(
     if before_seq is not None:
         statement = statement.where(events.c.seq < before_seq)
     rows = await conn.execute(statement.order_by(events.c.seq.desc()).limit(limit))
-    return [_from_row(row) for row in rows]
+    return [event_from_row(row) for row in rows]
 
 
 async def undispatched_events(
@@ -159,7 +167,7 @@ async def undispatched_events(
         statement = statement.where(events.c.id == event_id)
     if conn.dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True)
-    return [_from_row(row) for row in await conn.execute(statement)]
+    return [event_from_row(row) for row in await conn.execute(statement)]
 
 
 async def oldest_undispatched_time(
@@ -207,7 +215,7 @@ async def set_actioned(
             .returning(*events.c)
         )
     ).first()
-    return _from_row(row) if row else None
+    return event_from_row(row) if row else None
 
 
 async def delete_events_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:

@@ -53,6 +53,7 @@ class RunRow:
     error: str | None = None
     dt_started: datetime | None = None
     dt_completed: datetime | None = None
+    backfill: bool | None = None  # a backfill's run (services/backfill.py); NULL otherwise
     seq: int = field(default=0, compare=False)
     # When the run's event was written: not a column of its own, known where runs are made
     # and claimed, for meterbell_delivery_seconds.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -103,6 +104,7 @@ events = Table(
     # A person's (or a client's) "handled" mark; the dispatcher's own bookkeeping is below.
     Column("dt_actioned", Timestamp, nullable=True),
     Column("dispatched_at", Timestamp, nullable=True),
+    Column("backfill", Boolean, nullable=True),  # a backfill's Notification event; else NULL
     Index("ix_events_org_seq", "org_id", "seq"),
     Index("ix_events_org_name_seq", "org_id", "event_name", "seq"),
     Index("ix_events_org_resource", "org_id", "resource_id"),
@@ -142,6 +144,7 @@ integration_runs = Table(
     Column("dt_created", Timestamp, nullable=False),
     Column("dt_started", Timestamp, nullable=True),
     Column("dt_completed", Timestamp, nullable=True),
+    Column("backfill", Boolean, nullable=True),  # a backfill's run; else NULL
     Index(
         "ix_runs_due",
         "next_attempt_at",
@@ -393,4 +396,54 @@ console_sessions = Table(
     Column("user_id", String(36), ForeignKey("console_users.id"), nullable=False, index=True),
     Column("dt_created", Timestamp, nullable=False),
     Column("dt_expires", Timestamp, nullable=False),
+)
+
+# Backfills (services/backfill.py): a rule's current calculation over stored events of a window.
+# A job is worked in chunks of events, in time order from its cursor; `next_attempt_at` is when
+# a worker may take its next chunk (NULL once it ended), `lease_owner` who holds it until then.
+backfill_jobs = Table(
+    "backfill_jobs",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("org_id", String(36), nullable=False),
+    Column("rule_id", String(36), nullable=False),
+    Column("rule_version", Integer, nullable=False),
+    Column("since", Timestamp, nullable=False),
+    Column("until", Timestamp, nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("evaluated", BigInteger, nullable=False),
+    Column("matched", BigInteger, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("already_backfilled", BigInteger, nullable=False),
+    Column("failed", BigInteger, nullable=False),
+    Column("event_ids", Json, nullable=False),
+    Column("cursor_time", Timestamp, nullable=True),
+    Column("cursor_seq", BigInteger, nullable=True),
+    Column("next_attempt_at", Timestamp, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("dt_created", Timestamp, nullable=False),
+    Column("dt_completed", Timestamp, nullable=True),
+    Index("ix_backfill_jobs_org_rule_seq", "org_id", "rule_id", "seq"),
+    Index(
+        "ix_backfill_jobs_due",
+        "next_attempt_at",
+        sqlite_where=text("next_attempt_at IS NOT NULL"),
+        postgresql_where=text("next_attempt_at IS NOT NULL"),
+    ),
+)
+
+# Each (rule, rule version, event) a real backfill fired on: written in the firing's
+# transaction, insert-if-absent, so a firing is backfilled at most once.
+backfilled = Table(
+    "backfilled",
+    metadata,
+    Column("rule_id", String(36), primary_key=True),
+    Column("rule_version", Integer, primary_key=True),
+    Column("event_id", String(36), primary_key=True),
+    Column("org_id", String(36), nullable=False),
+    Column("job_id", String(36), nullable=False),
+    Column("dt_created", Timestamp, nullable=False),
 )

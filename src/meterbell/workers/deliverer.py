@@ -550,8 +550,9 @@ def _count_attempt(run: RunRow, outcome: AttemptOutcome, answered: datetime) -> 
         DELIVERY_FAILED.inc()
         return
     DELIVERY_SUCCEEDED.inc()
-    # A resent run (parent_run_id) is a person's doing, not the engine's delay.
-    if run.event_time is not None and run.parent_run_id is None:
+    # A resent run (parent_run_id) is a person's doing, not the engine's delay; so is a
+    # backfill's (its event may be days old).
+    if run.event_time is not None and run.parent_run_id is None and not run.backfill:
         DELIVERY_SECONDS.observe((answered - as_utc(run.event_time)).total_seconds())
 
 

@@ -14,36 +14,22 @@ keeps failing is set aside (marked dispatched, with a dead letter), never holdin
 
 from __future__ import annotations
 
-import uuid
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.alerts import Occurrence, evaluation_error, is_evaluation_alert_change
-from meterbell.domain.calc import Calculation, compile_calculation
-from meterbell.domain.clock import isoformat, utcnow
+from meterbell.domain.clock import utcnow
 from meterbell.domain.deadletters import Worker, WorkItem
-from meterbell.domain.documents import DocumentKind
-from meterbell.domain.integrations import (
-    NOTIFICATION_ENTITY,
-    WEBHOOK_DESTINATION,
-    DeliveryTarget,
-    RunStatus,
-    delivery_target,
-)
-from meterbell.domain.notifications import (
-    NOTIFICATION_CATEGORY,
-    notification_payload,
-    rule_context,
-)
+from meterbell.domain.integrations import DeliveryTarget, RunStatus
+from meterbell.domain.notifications import rule_context
 from meterbell.metrics import RULES_FAILED, RULES_FIRED, RULES_NOT_FIRED
 from meterbell.services import alerts
+from meterbell.services.firing import NO_RULES, Calculations, OrgRules, firing, load_rules
 from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store import runs as run_store
@@ -55,7 +41,6 @@ from meterbell.workers.isolation import Isolation
 log = structlog.get_logger(__name__)
 
 BATCH_SIZE = 200
-COMPILED_CACHE_LIMIT = 10_000
 RULES_CACHE_ORGS = 10_000
 
 
@@ -85,41 +70,6 @@ class Firings:
         RULES_FIRED.inc(fired)
         RULES_FAILED.inc(failed)
         RULES_NOT_FIRED.inc(self.evaluations - fired - failed)
-
-
-Target = tuple[dict[str, Any], dict[str, Any] | None]  # (integration config, its webhook)
-
-
-@dataclass(frozen=True)
-class OrgRules:
-    """One organization's active rules by event name, and the targets of each rule by id."""
-
-    by_event: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
-    targets: Mapping[str, list[Target]] = field(default_factory=dict)
-
-
-NO_RULES = OrgRules()
-
-
-async def load_rules(conn: AsyncConnection, org_ids: Iterable[str]) -> dict[str, OrgRules]:
-    """The rules of each organization that has any."""
-    orgs = set(org_ids)
-    by_event: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for org_id, rule in await document_store.documents_of_orgs(conn, DocumentKind.RULE, orgs):
-        if rule.get("active", True):
-            by_event[org_id][rule["eventName"]].append(rule)
-    targets: dict[str, dict[str, list[Target]]] = defaultdict(lambda: defaultdict(list))
-    if by_event:
-        configs = await document_store.documents_of_orgs(
-            conn, DocumentKind.INTEGRATION, set(by_event)
-        )
-        webhook_keys = {(o, str(c["destinationId"])) for o, c in configs if c.get("destinationId")}
-        webhooks = await document_store.documents_by_id(conn, DocumentKind.WEBHOOK, webhook_keys)
-        for org_id, config in configs:
-            if config.get("entityType") == NOTIFICATION_ENTITY:
-                webhook = webhooks.get(config.get("destinationId", ""))
-                targets[org_id][config["entityId"]].append((config, webhook))
-    return {org_id: OrgRules(rules, targets[org_id]) for org_id, rules in by_event.items()}
 
 
 class RulesCache:
@@ -165,7 +115,7 @@ class Dispatcher:
         self.now = now
         self.receiver = receiver
         self.isolation = isolation or Isolation(db, now=now)
-        self._compiled: dict[tuple[str, int], Calculation] = {}
+        self._calculations = Calculations()
         self._rules = RulesCache()
 
     async def step(self) -> bool:
@@ -209,21 +159,6 @@ class Dispatcher:
         if leased and self.receiver is not None:
             self.receiver.take(leased)
 
-    def _calculation(self, rule: Mapping[str, Any]) -> Calculation:
-        key = (str(rule["id"]), int(rule["version"]))
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            if len(self._compiled) >= COMPILED_CACHE_LIMIT:
-                self._compiled.clear()
-            compiled = compile_calculation(rule["calculation"], mode="boolean")
-            self._compiled[key] = compiled
-        return compiled
-
-    def _fires(self, rule: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
-        if rule.get("alwaysFireEvent"):
-            return True
-        return self._calculation(rule).evaluate(context) is True
-
     def _fire(self, batch: list[EventRow], rules: Mapping[str, OrgRules], now: datetime) -> Firings:
         firings = Firings()
         for event in batch:
@@ -233,7 +168,7 @@ class Dispatcher:
             firings.evaluations += len(matching)
             for rule in matching:
                 try:  # one rule's failure never stops the event's other rules
-                    if self._fires(rule, context):
+                    if self._calculations.fires(rule, context):
                         self._record_firing(firings, event, rule, org_rules, now)
                 except Exception as exc:
                     firings.rule_errors.append(_rule_error(event, rule, exc, now))
@@ -247,73 +182,21 @@ class Dispatcher:
         rules: OrgRules,
         now: datetime,
     ) -> None:
-        notification = _notification_event(event, rule, now)
-        body = orjson.dumps(notification.to_public()).decode()
-        runs = []
-        for config, webhook in rules.targets.get(rule["id"], ()):
-            target = delivery_target(config, webhook) if webhook else None
-            runs.append((self._new_run(event, rule, config, target, body, now), target))
-        firings.notifications.append(notification)
-        firings.runs.extend(runs)
+        fired = firing(event, rule, rules.targets.get(rule["id"], ()), now)
+        for run, _ in fired.runs:
+            self._lease_to_receiver(run, now)
+        firings.notifications.append(fired.notification)
+        firings.runs.extend(fired.runs)
 
-    def _new_run(
-        self,
-        event: EventRow,
-        rule: Mapping[str, Any],
-        config: Mapping[str, Any],
-        target: DeliveryTarget | None,
-        body: str,
-        now: datetime,
-    ) -> RunRow:
-        run = RunRow(
-            id=str(uuid.uuid4()),
-            org_id=event.org_id,
-            config_id=config["id"],
-            entity_type=NOTIFICATION_ENTITY,
-            entity_id=rule["id"],
-            destination=WEBHOOK_DESTINATION,
-            destination_id=str(config.get("destinationId")),
-            event_id=event.id,
-            status=RunStatus.WAITING,
-            body=body,
-            dt_created=now,
-            next_attempt_at=now,
-            event_time=event.event_time,
-        )
-        closed = "the webhook destination was deleted" if target is None else target.closed_reason
-        if closed is not None:
-            run.status, run.next_attempt_at, run.error, run.dt_completed = (
-                RunStatus.DISABLED,
-                None,
-                f"Not sent: {closed}",
-                now,
-            )
-        elif self.receiver is not None and self.receiver.accepts(run.destination_id):
+    def _lease_to_receiver(self, run: RunRow, now: datetime) -> None:
+        """A waiting run the in-process deliverer can take goes to it already leased."""
+        if (
+            run.status == RunStatus.WAITING
+            and self.receiver is not None
+            and self.receiver.accepts(run.destination_id)
+        ):
             run.status, run.lease_owner = RunStatus.STARTED, self.receiver.owner
             run.next_attempt_at, run.dt_started = now + self.receiver.lease, now
-        return run
-
-
-def _notification_event(event: EventRow, rule: Mapping[str, Any], now: datetime) -> EventRow:
-    return EventRow(
-        id=str(uuid.uuid4()),
-        org_id=event.org_id,
-        event_name=event.event_name,
-        category=NOTIFICATION_CATEGORY,
-        event_time=now,
-        m3ter_event=notification_payload(
-            rule=rule,
-            source_event_id=event.id,
-            source_event_name=event.event_name,
-            source_event_time=isoformat(event.event_time),
-            source_m3ter_event=event.m3ter_event,
-        ),
-        resource_id=event.resource_id,
-        account_id=event.account_id,
-        notification_id=str(rule["id"]),
-        notification_code=str(rule["code"]),
-        dispatched_at=now,
-    )
 
 
 def _rule_error(

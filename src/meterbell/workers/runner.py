@@ -13,6 +13,7 @@ from meterbell.domain.secrets_box import SecretBox
 from meterbell.store.db import Database
 from meterbell.store.export_storage import ExportStorage
 from meterbell.store.wakeups import Wakeup
+from meterbell.workers.backfill import BackfillWorker
 from meterbell.workers.deliverer import Deliverer, DeliveryLimits
 from meterbell.workers.dispatcher import Dispatcher
 from meterbell.workers.exporter import Exporter
@@ -39,8 +40,8 @@ def delivery_limits(settings: Settings) -> DeliveryLimits:
 
 
 class Workers:
-    """The dispatcher, the deliverer, the ingest validator, the scheduler, retention and the
-    exporter (schedules and jobs), each in its own loop.
+    """The dispatcher, the deliverer, the ingest validator, the scheduler, retention, the
+    exporter (schedules and jobs) and the backfill worker, each in its own loop.
 
     Each waits for its wake-up (see store/wakeups.py), which the transactions that give it work
     raise once they commit (store/db.py `wake_after_commit`), in this process or, relayed,
@@ -81,6 +82,7 @@ class Workers:
         self.exporter = Exporter(
             db, storage or ExportStorage(settings), settings.exports_dir, isolation=isolation
         )
+        self.backfill = BackfillWorker(db, isolation=isolation)
         self._tasks: list[asyncio.Task[None]] = []
 
     def _loop(
@@ -104,6 +106,7 @@ class Workers:
             self._loop("retention", self.retention.step, None, self.settings.retention_interval_s),
             self._loop("export-scheduler", self.exporter.schedule_step, None, exports_poll),
             self._loop("exporter", self.exporter.job_step, self.exporter.jobs_queued, poll),
+            self._loop("backfill", self.backfill.step, None, poll),
         ]
 
     async def stop(self) -> None:

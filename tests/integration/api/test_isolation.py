@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -109,6 +110,11 @@ async def populate(api: OrgApi, db: Database) -> Victim:
     while await Dispatcher(db).step():
         pass
     runs = (await api.get(f"integrationruns/Notification/{rule.json()['id']}")).json()["data"]
+    since = (utcnow() - timedelta(hours=1)).isoformat()
+    backfill = await api.post(
+        f"notifications/configurations/{rule.json()['id']}/backfill",
+        {"since": since, "until": utcnow().isoformat()},
+    )
     victim.ids = {
         "rule": rule.json()["id"],
         "webhook": webhook.json()["id"],
@@ -121,6 +127,7 @@ async def populate(api: OrgApi, db: Database) -> Victim:
         "export job": export_jobs[0]["id"],
         "alert": await raised_alert(api, db),
         "dead letter": await set_aside_event(api, db),
+        "backfill": backfill.json()["id"],
     }
     return victim
 
@@ -170,6 +177,13 @@ def fill(path: str, org_id: str, victim: Victim) -> str:
         "destinationId": victim.ids["webhook"],
         "jobId": victim.ids["export job"],
         "systemName": "Webhook",
+        "backfillId": victim.ids["backfill"],
+        # external mappings' look-ups: any values (the path's organization is what is refused)
+        "entity": "Account",
+        "m3terId": victim.ids["rule"],
+        "system": "Stripe",
+        "externalTable": "Customer",
+        "externalId": "cus_1",
     }
     if "{id}" in path:
         values["id"] = victim.entities[spec.name]["id"] if spec else victim.ids[kind]

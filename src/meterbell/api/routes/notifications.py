@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from meterbell.api.deps import CurrentOrg, JsonBody, QueryLists, StateDep, requested_page_size
 from meterbell.api.responses import JSONResponse
-from meterbell.services import notifications
+from meterbell.services import backfill, notifications
 
 router = APIRouter(prefix="/organizations/{orgId}/notifications", tags=["Notifications"])
 
@@ -34,6 +34,32 @@ async def rule_errors(org: CurrentOrg, state: StateDep, id: str, query: QueryLis
     size = requested_page_size(query, notifications.MAX_PAGE_SIZE)
     page = await notifications.rule_errors(state.db, org.org_id, id, query, page_size=size)
     return JSONResponse(page.to_json())
+
+
+@router.post(
+    "/configurations/{id}/backfill",
+    summary="Run the rule over the stored events of a window (extension: not in m3ter)",
+)
+async def start_backfill(org: CurrentOrg, state: StateDep, id: str, body: JsonBody) -> Response:
+    return JSONResponse(await backfill.start(state.db, org.org_id, id, body))
+
+
+@router.get(
+    "/configurations/{id}/backfills",
+    summary="List a rule's backfills, newest first (extension: not in m3ter)",
+)
+async def list_backfills(org: CurrentOrg, state: StateDep, id: str, query: QueryLists) -> Response:
+    size = requested_page_size(query, backfill.MAX_PAGE_SIZE)
+    page = await backfill.list_backfills(state.db, org.org_id, id, query, page_size=size)
+    return JSONResponse(page.to_json())
+
+
+@router.get(
+    "/configurations/{id}/backfills/{backfillId}",
+    summary="A backfill and its progress (extension: not in m3ter)",
+)
+async def get_backfill(org: CurrentOrg, state: StateDep, id: str, backfillId: str) -> Response:
+    return JSONResponse(await backfill.get_backfill(state.db, org.org_id, id, backfillId))
 
 
 @router.put("/configurations/{id}", summary="Update a notification rule")
