@@ -169,7 +169,8 @@ async def fixed_rate(
     for n in range(int(rate * seconds)):
         await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
         queues[n % len(commitments)].put_nowait(None)
-    await asyncio.wait_for(asyncio.gather(*(q.join() for q in queues)), timeout=60)
+    async with asyncio.timeout(60):
+        await asyncio.gather(*(q.join() for q in queues))
     for task in workers:
         task.cancel()
 

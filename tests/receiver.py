@@ -64,10 +64,8 @@ class Receiver:
 
     async def wait_for(self, path: str, count: int, timeout_s: float = 10.0) -> list[Received]:
         """Wait until `count` requests reached `path`; fail after `timeout_s`."""
-        async with self._arrived:
-            await asyncio.wait_for(
-                self._arrived.wait_for(lambda: len(self.at(path)) >= count), timeout_s
-            )
+        async with asyncio.timeout(timeout_s), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.at(path)) >= count)
         return self.at(path)
 
     async def _handle(self, request: web.Request) -> web.Response:

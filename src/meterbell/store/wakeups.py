@@ -149,7 +149,8 @@ class PostgresRelay:
         """Close the connection, once what is pending is sent (waiting DRAIN_TIMEOUT_S at most)."""
         if self._pending:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained.wait(), DRAIN_TIMEOUT_S)
+                async with asyncio.timeout(DRAIN_TIMEOUT_S):
+                    await self._drained.wait()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -188,7 +189,9 @@ class PostgresRelay:
             self.on_connected()
         while True:
             try:
-                await asyncio.wait_for(self._work.wait(), timeout=KEEPALIVE_S)
+                # asyncio.timeout, not wait_for: see workers/loop.py `_idle`.
+                async with asyncio.timeout(KEEPALIVE_S):
+                    await self._work.wait()
             except TimeoutError:
                 await conn.execute("SELECT 1")
                 continue

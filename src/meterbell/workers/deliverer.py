@@ -20,7 +20,6 @@ same run again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import uuid
@@ -176,8 +175,7 @@ class Deliverer:
         if self._writer is not None:
             self._closing = True
             self._results_ready.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._writer), timeout=bound)
+            await asyncio.wait({self._writer}, timeout=bound)
             await _cancelled(self._writer)
         if self._renewer is not None:
             await _cancelled(self._renewer)

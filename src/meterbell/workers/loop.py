@@ -40,6 +40,9 @@ async def _idle(wake: asyncio.Event | None, idle_s: float) -> None:
     if wake is None:
         await asyncio.sleep(idle_s)
         return
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation that arrives
+    # as the wake-up does, and the loop would never stop.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(wake.wait(), timeout=idle_s)
+        async with asyncio.timeout(idle_s):
+            await wake.wait()
     wake.clear()

@@ -42,7 +42,8 @@ async def db(url: str) -> AsyncIterator[Database]:
 
 async def woken(wakeups: Wakeups, *kinds: Wakeup) -> None:
     for kind in kinds:
-        await asyncio.wait_for(wakeups[kind].wait(), TIMEOUT_S)
+        async with asyncio.timeout(TIMEOUT_S):
+            await wakeups[kind].wait()
 
 
 def clear(wakeups: Wakeups) -> None:
