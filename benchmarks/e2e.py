@@ -11,6 +11,17 @@ loop's thread alone) and the machine's other load, and checks that every firing 
 
     .venv/bin/python benchmarks/e2e.py [--rate 200] [--seconds 20] [--concurrency 32]
     .venv/bin/python benchmarks/e2e.py --store postgres --json
+    .venv/bin/python benchmarks/e2e.py --preload 1000000            # a store with history
+    .venv/bin/python benchmarks/e2e.py --preload 1000000 --preload-expired   # retention at work
+    .venv/bin/python benchmarks/e2e.py --store postgres --cluster 2,1  # 2 API, 1 worker process
+
+`--preload N` first writes N accounts and N events into the store (benchmarks/preload.py);
+with `--preload-expired` they are past retention, which runs every second and deletes them
+while the phases run. `--cluster API,WORKERS` (PostgreSQL) starts that many
+`serve --no-workers` and `meterbell worker` processes; the client spreads its commitments over
+the API processes, and CPU per update sums every meterbell process; on PostgreSQL the
+database's CPU is reported beside it. `repeats` counts deliveries that reached the receiver
+twice (claim races: the receiver always answers 200, so nothing is retried).
 
 The issue's targets (2 cores, embedded): p99 <= 100 ms at 200 updates/s; >= 500 updates/s
 flat out with every firing delivered. The load generator and the receiver share the machine
@@ -22,12 +33,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import secrets
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -37,12 +52,12 @@ from harness import (
     Server,
     cpu_use,
     interrupt_on_sigterm,
-    meterbell_server,
     new_event_loop,
     percentile,
     temporary_store,
     wait_for_quiet,
 )
+from preload import preload
 
 RULES = 10
 COMMITMENTS = 64
@@ -139,6 +154,8 @@ class Phase:
     loop_cpu_s: float | None = None
     client_cpu_s: float = 0.0
     machine_busy_s: float | None = None
+    postgres_cpu_s: float | None = None
+    repeats_before: int = 0
 
 
 async def update(api: Api, commitment: dict[str, Any], phase: Phase) -> dict[str, Any]:
@@ -153,7 +170,7 @@ async def update(api: Api, commitment: dict[str, Any], phase: Phase) -> dict[str
 
 
 async def fixed_rate(
-    api: Api, commitments: list[dict[str, Any]], rate: float, seconds: float, phase: Phase
+    apis: list[Api], commitments: list[dict[str, Any]], rate: float, seconds: float, phase: Phase
 ) -> None:
     """Open loop: update n is due at n / rate; each commitment's updates stay in order."""
     started = time.monotonic()
@@ -162,6 +179,7 @@ async def fixed_rate(
     async def worker(index: int) -> None:
         while True:
             await queues[index].get()
+            api = apis[index % len(apis)]
             commitments[index] = await update(api, commitments[index], phase)
             queues[index].task_done()
 
@@ -176,22 +194,29 @@ async def fixed_rate(
 
 
 async def flat_out(
-    api: Api, commitments: list[dict[str, Any]], concurrency: int, seconds: float, phase: Phase
+    apis: list[Api],
+    commitments: list[dict[str, Any]],
+    concurrency: int,
+    seconds: float,
+    phase: Phase,
 ) -> None:
     stop_at = time.monotonic() + seconds
 
     async def worker(indexes: list[int]) -> None:
         while time.monotonic() < stop_at:
             for i in indexes:
-                commitments[i] = await update(api, commitments[i], phase)
+                commitments[i] = await update(apis[i % len(apis)], commitments[i], phase)
 
     groups = [list(range(i, len(commitments), concurrency)) for i in range(concurrency)]
     await asyncio.gather(*(worker(g) for g in groups if g))
 
 
-async def measured(phase: Phase, server: Server, drive: Callable[[], Awaitable[None]]) -> None:
-    with cpu_use([server.pid]) as use:
+async def measured(
+    phase: Phase, processes: list[Server], postgres: bool, drive: Callable[[], Awaitable[None]]
+) -> None:
+    with cpu_use([p.pid for p in processes], postgres=postgres) as use:
         await drive()
+    phase.postgres_cpu_s = use.postgres_s
     phase.elapsed_s = use.elapsed_s
     phase.client_cpu_s = use.client_s
     phase.server_cpu_s = use.server_s
@@ -210,6 +235,7 @@ async def drained(receiver: Receiver, phase: Phase) -> dict[str, Any]:
     latencies = sorted((seen[k] - sent) * 1000 for k, sent in phase.sent_at.items() if k in seen)
     last_arrival = max((seen[k] for k in phase.sent_at if k in seen), default=0.0)
     first_sent = min(phase.sent_at.values(), default=0.0)
+    repeats = await asyncio.to_thread(receiver.repeats) - phase.repeats_before
     updates = len(phase.sent_at)
 
     def per_update_ms(cpu_s: float | None) -> float | None:
@@ -237,9 +263,11 @@ async def drained(receiver: Receiver, phase: Phase) -> dict[str, Any]:
         "max_ms": latencies[-1] if latencies else float("nan"),
         "server_cpu_ms_per_update": per_update_ms(phase.server_cpu_s),
         "loop_cpu_ms_per_update": per_update_ms(phase.loop_cpu_s),
+        "postgres_cpu_ms_per_update": per_update_ms(phase.postgres_cpu_s),
         "server_cpu_cores": cores(phase.server_cpu_s),
         "client_cpu_cores": cores(phase.client_cpu_s),
         "other_cpu_cores": cores(other),
+        "repeats": repeats,
     }
 
 
@@ -252,47 +280,108 @@ def _cell(value: Any, digits: int = 1) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     header = (
         "| phase | updates | updates/s | delivered | missing | deliveries/s | p50 ms | p95 ms "
-        "| p99 ms | max ms | server CPU ms/update | loop thread CPU ms/update | server cores "
-        "| client cores | other cores |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| p99 ms | max ms | server CPU ms/update | loop thread CPU ms/update "
+        "| PostgreSQL CPU ms/update | server cores | client cores | other cores | repeats |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     lines = [
         f"| {r['phase']} | {r['updates']} | {r['updates_per_s']:.0f} | {r['delivered']} "
         f"| {r['missing']} | {r['deliveries_per_s']:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
         f"| {r['p99_ms']:.1f} | {r['max_ms']:.1f} | {_cell(r['server_cpu_ms_per_update'], 2)} "
-        f"| {_cell(r['loop_cpu_ms_per_update'], 2)} | {_cell(r['server_cpu_cores'], 2)} "
-        f"| {_cell(r['client_cpu_cores'], 2)} | {_cell(r['other_cpu_cores'], 2)} |"
+        f"| {_cell(r['loop_cpu_ms_per_update'], 2)} "
+        f"| {_cell(r['postgres_cpu_ms_per_update'], 2)} | {_cell(r['server_cpu_cores'], 2)} "
+        f"| {_cell(r['client_cpu_cores'], 2)} | {_cell(r['other_cpu_cores'], 2)} "
+        f"| {r['repeats']} |"
         for r in rows
     ]
     return "\n".join([header, *lines])
 
 
 async def benchmark(
-    args: argparse.Namespace, server: Server, receiver: Receiver, token: str
+    args: argparse.Namespace, processes: Processes, receiver: Receiver
 ) -> list[dict[str, Any]]:
     connector = aiohttp.TCPConnector(limit=0)
+    token = processes.apis[0].token()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     async with aiohttp.ClientSession(connector=connector) as session:
-        api = Api(
-            session,
-            server.org_url(),
-            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
-        await wire_rules(api, receiver)
-        commitments = await new_commitments(api)
+        apis = [Api(session, server.org_url(), headers) for server in processes.apis]
+        await wire_rules(apis[0], receiver)
+        commitments = await new_commitments(apis[0])
         if args.warmup > 0:
             warmup = Phase("warm-up")
-            await fixed_rate(api, commitments, args.rate, args.warmup, warmup)
+            await fixed_rate(apis, commitments, args.rate, args.warmup, warmup)
             await drained(receiver, warmup)
         fixed = Phase(f"fixed {args.rate:g}/s")
         flat = Phase(f"flat out, {args.concurrency} clients")
         rows = []
         for phase, drive in (
-            (fixed, lambda: fixed_rate(api, commitments, args.rate, args.seconds, fixed)),
-            (flat, lambda: flat_out(api, commitments, args.concurrency, args.seconds, flat)),
+            (fixed, lambda: fixed_rate(apis, commitments, args.rate, args.seconds, fixed)),
+            (flat, lambda: flat_out(apis, commitments, args.concurrency, args.seconds, flat)),
         ):
-            await measured(phase, server, drive)
+            phase.repeats_before = await asyncio.to_thread(receiver.repeats)
+            await measured(phase, processes.all, processes.postgres, drive)
             rows.append(await drained(receiver, phase))
         return rows
+
+
+@dataclass
+class Processes:
+    """The meterbell processes under test: those serving the API, and all of them."""
+
+    apis: list[Server]
+    all: list[Server]
+    postgres: bool
+
+
+def cluster_shape(text: str) -> tuple[int, int]:
+    try:
+        api, workers = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("give API,WORKERS, e.g. 2,1") from None
+    if api < 1 or workers < 1:
+        raise argparse.ArgumentTypeError("at least one API and one worker process")
+    return api, workers
+
+
+def start_processes(
+    stack: contextlib.ExitStack, args: argparse.Namespace, data_dir: Path, url: str | None
+) -> Processes:
+    """Embedded (one `serve`) or a cluster; with `--preload`, the history written first (by
+    a first start that creates the organization, then stops)."""
+    secret_key = f"benchmark-{secrets.token_hex(16)}"
+    env = {"MB_LOG_LEVEL": "warning", "MB_WEBHOOK_ALLOW_PRIVATE": "true"}
+
+    def started(name: str, command: str = "serve", serve_args: tuple[str, ...] = ()) -> Server:
+        server = Server(
+            data_dir,
+            database_url=url,
+            env=env,
+            serve_args=serve_args,
+            secret_key=secret_key,
+            name=name,
+            command=command,
+        )
+        stack.callback(server.stop)
+        server.start()
+        print(f"{name} pid {server.pid}", file=sys.stderr, flush=True)
+        return server
+
+    if args.preload:
+        first = started("bootstrap", serve_args=("--no-workers",))
+        first.stop()
+        store_url = url or f"sqlite:///{data_dir / 'meterbell.db'}"
+        org_id = first.credentials().org_id
+        took = asyncio.run(preload(store_url, org_id, args.preload, expired=args.preload_expired))
+        print(f"preloaded {args.preload} accounts and events in {took:.0f} s", file=sys.stderr)
+        if args.preload_expired:
+            env["MB_RETENTION_INTERVAL_S"] = "1"
+    if args.cluster is None:
+        server = started("server")
+        return Processes([server], [server], postgres=url is not None)
+    api_count, worker_count = args.cluster
+    apis = [started(f"api-{n}", serve_args=("--no-workers",)) for n in range(api_count)]
+    workers = [started(f"worker-{n}", command="worker") for n in range(worker_count)]
+    return Processes(apis, apis + workers, postgres=True)
 
 
 def main() -> int:
@@ -304,27 +393,41 @@ def main() -> int:
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--postgres-url", default=None, help="where to create the database")
     parser.add_argument("--database-url", default=None, help="use this store as it is")
+    parser.add_argument("--preload", type=int, default=0, help="accounts and events first")
+    parser.add_argument("--preload-expired", action="store_true", help="past retention")
+    parser.add_argument("--cluster", type=cluster_shape, default=None, help="API,WORKERS")
     parser.add_argument("--wait-quiet", type=float, default=0.0, help="wait for an idle machine")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
+    store = "sqlite" if args.database_url else args.store
+    if args.cluster and store != "postgres" and not args.database_url:
+        parser.error("--cluster needs PostgreSQL: add --store postgres")
     interrupt_on_sigterm()
     if args.wait_quiet > 0:
         wait_for_quiet(args.wait_quiet)
-    store = "sqlite" if args.database_url else args.store
-    with (
-        temporary_store(store, args.postgres_url) as url,
-        Receiver(entity_version) as receiver,
-        meterbell_server(
-            database_url=args.database_url or url, env={"MB_LOG_LEVEL": "warning"}
-        ) as server,
-    ):
-        print(f"server pid {server.pid}", file=sys.stderr, flush=True)
-        token = server.token()
-        with asyncio.Runner(loop_factory=new_event_loop) as runner:
-            rows = runner.run(benchmark(args, server, receiver, token))
-    machine = {"cpus": os.cpu_count(), "store": "postgres" if url or args.database_url else store}
+    with contextlib.ExitStack() as stack:
+        url = args.database_url or stack.enter_context(temporary_store(store, args.postgres_url))
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mb-bench-")))
+        receiver = stack.enter_context(Receiver(entity_version))
+        processes = start_processes(stack, args, tmp / "data", url)
+        try:
+            with asyncio.Runner(loop_factory=new_event_loop) as runner:
+                rows = runner.run(benchmark(args, processes, receiver))
+        except BaseException:
+            for server in processes.all:
+                print(
+                    f"--- {server.name} log (tail) ---\n{server.output()[-4000:]}", file=sys.stderr
+                )
+            raise
+    machine = {
+        "cpus": os.cpu_count(),
+        "store": "postgres" if url else "sqlite",
+        "cluster": args.cluster,
+        "preload": args.preload,
+        "preload_expired": args.preload_expired,
+    }
     print(json.dumps({"machine": machine, "results": rows}, indent=2) if args.json else table(rows))
-    return 0 if all(r["missing"] == 0 and r["errors"] == 0 for r in rows) else 1
+    return 0 if all(r["missing"] == r["errors"] == r["repeats"] == 0 for r in rows) else 1
 
 
 if __name__ == "__main__":

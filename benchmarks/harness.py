@@ -344,7 +344,8 @@ class Credentials:
 
 
 class Server:
-    """`meterbell serve` as a child process (its own session: our Ctrl-C reaches us, and we
+    """`meterbell serve` (or, with `command="worker"`, `meterbell worker` serving /metrics on
+    its port) as a child process (its own session: our Ctrl-C reaches us, and we
     stop it), stopped by its pid on `stop()` or on leaving a `with` block, whatever happened.
 
     `env` is added to a clean environment (no inherited `MB_*` variables); `database_url`
@@ -364,8 +365,10 @@ class Server:
         secret_key: str | None = None,
         name: str = "server",
         wrapper: Sequence[str] = (),
+        command: str = "serve",
     ) -> None:
         self.data_dir = data_dir
+        self.command = command
         self.wrapper = list(wrapper)
         self.database_url = database_url
         self.env = dict(env or {})
@@ -451,13 +454,7 @@ class Server:
             self.port = free_port()
             with self.log_path.open("wb") as log:
                 self.process = subprocess.Popen(
-                    [
-                        *self.wrapper,
-                        str(MB_EXE),
-                        "serve",
-                        *("--host", LOOPBACK, "--port", str(self.port)),
-                        *self.serve_args,
-                    ],
+                    [*self.wrapper, str(MB_EXE), *self._arguments()],
                     env=self._environment(),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -468,7 +465,18 @@ class Server:
                 return
             if "address already in use" not in self.output().lower():
                 break
-        raise RuntimeError(f"meterbell serve did not become ready:\n{self.output()[-4000:]}")
+        raise RuntimeError(
+            f"meterbell {self.command} did not become ready:\n{self.output()[-4000:]}"
+        )
+
+    def _arguments(self) -> list[str]:
+        if self.command == "worker":
+            return ["worker", "--metrics-port", str(self.port), *self.serve_args]
+        return ["serve", "--host", LOOPBACK, "--port", str(self.port), *self.serve_args]
+
+    @property
+    def _ready_path(self) -> str:
+        return "/metrics" if self.command == "worker" else "/ready"
 
     def _wait_ready(self) -> bool:
         assert self.process is not None
@@ -478,7 +486,7 @@ class Server:
                 return False
             with (
                 contextlib.suppress(urllib.error.URLError, OSError),
-                urllib.request.urlopen(f"{self.base_url}/ready", timeout=2) as response,
+                urllib.request.urlopen(f"{self.base_url}{self._ready_path}", timeout=2) as response,
             ):
                 if response.status == 200:
                     return True
@@ -552,19 +560,29 @@ def _serve_receiver(port: int, key_of: KeyOf) -> None:
     from aiohttp import web
 
     arrivals: dict[str, float] = {}
+    repeats = 0
 
     async def hook(request: web.Request) -> web.Response:
+        nonlocal repeats
         body = await request.read()
         arrived = time.time()
-        arrivals.setdefault(key_of(json.loads(body), request.headers), arrived)
+        key = key_of(json.loads(body), request.headers)
+        if key in arrivals:
+            repeats += 1
+        else:
+            arrivals[key] = arrived
         return web.Response(text="ok")
 
     async def stats(_request: web.Request) -> web.Response:
         return web.json_response(arrivals)
 
+    async def repeated(_request: web.Request) -> web.Response:
+        return web.json_response(repeats)
+
     app = web.Application()
     app.router.add_post("/hook/{name}", hook)
     app.router.add_get("/stats", stats)
+    app.router.add_get("/repeats", repeated)
     web.run_app(app, host=LOOPBACK, port=port, print=None, access_log=None)
 
 
@@ -572,7 +590,8 @@ class Receiver:
     """A webhook receiver in a process of its own (so it does not share a core with the
     load generator): every POST to `url(name)` answers 200 and records the wall-clock time
     (`time.time()`) of its first arrival under `key_of(body, headers)`, a module-level
-    function. `arrivals()` returns them all."""
+    function. `arrivals()` returns them all; `repeats()` counts the requests whose key had
+    already arrived (with a receiver that always answers 200, duplicate deliveries)."""
 
     def __init__(self, key_of: KeyOf = delivery_id) -> None:
         self.port = free_port()
@@ -597,6 +616,11 @@ class Receiver:
         with urllib.request.urlopen(f"http://{LOOPBACK}:{self.port}/stats", timeout=30) as r:
             data: dict[str, float] = json.loads(r.read())
         return data
+
+    def repeats(self) -> int:
+        with urllib.request.urlopen(f"http://{LOOPBACK}:{self.port}/repeats", timeout=30) as r:
+            count: int = json.loads(r.read())
+        return count
 
     def stop(self) -> None:
         if self._process.is_alive():
