@@ -44,10 +44,23 @@ $(BENCH_VENV)/.installed: pyproject.toml benchmarks/requirements-calc.txt
 	$(BENCH_VENV)/bin/pip install --quiet -e '.[dev]' -r benchmarks/requirements-calc.txt
 	touch $@
 
+# Every table in docs/benchmarks.md, in its order (about an hour on 2 cores; PostgreSQL at
+# MB_BENCH_POSTGRES_URL, default the local test database).
+BENCH_PG ?= $${MB_BENCH_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/test}
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python benchmarks/calc.py
 	$(BENCH_VENV)/bin/python benchmarks/api.py
 	$(BENCH_VENV)/bin/python benchmarks/e2e.py
+	$(BENCH_VENV)/bin/python benchmarks/e2e.py --store postgres --postgres-url $(BENCH_PG)
+	$(BENCH_VENV)/bin/python benchmarks/e2e.py --preload 1000000
+	$(BENCH_VENV)/bin/python benchmarks/e2e.py --preload 1000000 --preload-expired
+	for shape in 1,1 2,1 1,2 2,2; do \
+		$(BENCH_VENV)/bin/python benchmarks/e2e.py --store postgres \
+			--postgres-url $(BENCH_PG) --cluster $$shape || exit 1; done
+	$(BENCH_VENV)/bin/python benchmarks/backfill.py
+	$(BENCH_VENV)/bin/python benchmarks/ingest.py
+	$(BENCH_VENV)/bin/python benchmarks/export.py
+	$(BENCH_VENV)/bin/python benchmarks/console.py
 	$(BENCH_VENV)/bin/python benchmarks/ingest.py
 	$(BENCH_VENV)/bin/python benchmarks/export.py
 	$(BENCH_VENV)/bin/python benchmarks/console.py
