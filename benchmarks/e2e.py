@@ -20,7 +20,8 @@ with `--preload-expired` they are past retention, which runs every second and de
 while the phases run. `--cluster API,WORKERS` (PostgreSQL) starts that many
 `serve --no-workers` and `meterbell worker` processes; the client spreads its commitments over
 the API processes, and CPU per update sums every meterbell process; on PostgreSQL the
-database's CPU is reported beside it. `repeats` counts deliveries that reached the receiver
+database's CPU is reported beside it. `--signing STANDARD_WEBHOOKS` signs the
+Standard Webhooks way instead of m3ter's. `repeats` counts deliveries that reached the receiver
 twice (claim races: the receiver always answers 200, so nothing is retried).
 
 The issue's targets (2 cores, embedded): p99 <= 100 ms at 200 updates/s; >= 500 updates/s
@@ -93,7 +94,13 @@ class Api:
             return payload
 
 
-async def wire_rules(api: Api, receiver: Receiver) -> None:
+SIGNING = {
+    "M3TER_SIGNED_REQUEST": {"type": "M3TER_SIGNED_REQUEST", "apiKey": "k", "secret": "s"},
+    "STANDARD_WEBHOOKS": {"type": "STANDARD_WEBHOOKS"},  # the secret is generated
+}
+
+
+async def wire_rules(api: Api, receiver: Receiver, signing: str) -> None:
     for n in range(RULES):
         rule = await api.call(
             "POST",
@@ -111,7 +118,7 @@ async def wire_rules(api: Api, receiver: Receiver) -> None:
             {
                 "name": f"hook {n}",
                 "url": receiver.url(str(n)),
-                "credentials": {"type": "M3TER_SIGNED_REQUEST", "apiKey": "k", "secret": "s"},
+                "credentials": SIGNING[signing],
             },
         )
         await api.call(
@@ -305,7 +312,7 @@ async def benchmark(
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     async with aiohttp.ClientSession(connector=connector) as session:
         apis = [Api(session, server.org_url(), headers) for server in processes.apis]
-        await wire_rules(apis[0], receiver)
+        await wire_rules(apis[0], receiver, args.signing)
         commitments = await new_commitments(apis[0])
         if args.warmup > 0:
             warmup = Phase("warm-up")
@@ -396,6 +403,7 @@ def main() -> int:
     parser.add_argument("--preload", type=int, default=0, help="accounts and events first")
     parser.add_argument("--preload-expired", action="store_true", help="past retention")
     parser.add_argument("--cluster", type=cluster_shape, default=None, help="API,WORKERS")
+    parser.add_argument("--signing", choices=sorted(SIGNING), default="M3TER_SIGNED_REQUEST")
     parser.add_argument("--wait-quiet", type=float, default=0.0, help="wait for an idle machine")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
@@ -425,6 +433,7 @@ def main() -> int:
         "cluster": args.cluster,
         "preload": args.preload,
         "preload_expired": args.preload_expired,
+        "signing": args.signing,
     }
     print(json.dumps({"machine": machine, "results": rows}, indent=2) if args.json else table(rows))
     return 0 if all(r["missing"] == r["errors"] == r["repeats"] == 0 for r in rows) else 1
