@@ -95,11 +95,11 @@ def test_a_destination_created_through_the_form_is_what_the_api_lists(
     page.get_by_label("Name").fill("Nightly folder")
     page.get_by_label("Code").fill(code)
     page.get_by_label("Type").select_option("LOCAL")
-    page.get_by_label("Bucket (or folder, for LOCAL)").fill("bad/folder")
+    page.get_by_label("Bucket or folder (LOCAL)").fill("bad/folder")
     page.get_by_role("button", name="Save").click()
 
     # The service's message beside its field, which is marked invalid and described by it.
-    bucket = page.get_by_label("Bucket (or folder, for LOCAL)")
+    bucket = page.get_by_label("Bucket or folder (LOCAL)")
     expect(page.locator("#bucketName-problem")).to_contain_text("is a folder name")
     expect(bucket).to_have_attribute("aria-invalid", "true")
     expect(bucket).to_have_attribute("aria-describedby", "bucketName-problem")
