@@ -121,6 +121,10 @@ def test_a_webhook_created_through_the_form_is_the_apis_and_its_test_arrives_sig
     page.get_by_label("Signing secret").fill(secret)
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#url-problem")).to_contain_text("http:// or https://")
+    # Screen readers: the field at fault is invalid, and described by the message.
+    expect(page.get_by_label("URL")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("URL")).to_have_attribute("aria-describedby", "url-problem")
+    expect(page.get_by_label("Name")).not_to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Signing secret")).to_have_value("")
     assert secret not in page.content()
     screenshot(page, "webhook-form")
@@ -178,12 +182,16 @@ def test_a_rule_is_saved_through_the_form_once_its_calculation_error_is_fixed(
 
     page.get_by_role("button", name="Save").click()  # the service refuses it, beside the field
     expect(page.locator("#calculation-problem")).to_contain_text("does not compile")
+    expect(calculation).to_have_attribute("aria-invalid", "true")
+    expect(calculation).to_have_attribute(
+        "aria-describedby", "calculation-problem calculation-check"
+    )
+    screenshot(page, "notification-form")
 
     page.get_by_label("Calculation", exact=True).fill(FIRES_AT_90)
     expect(check).to_contain_text("OK")
     page.get_by_role("button", name="Test").click()
     expect(page.locator(".test-verdict")).to_have_text("it fires")
-    screenshot(page, "notification-form")
     page.get_by_label("Calculation", exact=True).fill("new.amountSpent > 99")
     page.get_by_role("button", name="Test").click()
     expect(page.locator(".test-verdict")).to_have_text("it does not fire")

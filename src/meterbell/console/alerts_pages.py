@@ -26,11 +26,16 @@ NEXT_STATUSES = {
     AlertStatus.RESOLVED: (),
 }
 
-# The console page that shows the resource of an alert, by its type.
+# The console page that shows the resource of an alert, by its type: a path under the
+# organization's pages, `{id}` standing for the resource's id. A meter's alert (its id names
+# the meter and the failure type) goes to the Ingest page, which lists the failures.
 RESOURCE_PAGES = {
-    ResourceType.INTEGRATION_CONFIGURATION: "integrations",
-    ResourceType.NOTIFICATION_RULE: "notifications",
-    ResourceType.EXPORT_JOB: "exports",
+    ResourceType.INTEGRATION_CONFIGURATION: "integrations?ids={id}",
+    ResourceType.NOTIFICATION_RULE: "notifications/{id}",
+    ResourceType.METER: "ingest",
+    ResourceType.EXPORT_SCHEDULE: "exports?scheduleId={id}",
+    ResourceType.EXPORT_JOB: "exports/jobs/{id}",
+    ResourceType.DEAD_LETTER: "dead-letters/{id}",
 }
 
 

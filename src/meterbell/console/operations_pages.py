@@ -3,7 +3,7 @@ each with the failed-ingest download (the same signed link as the API's
 `failedIngest/getDownloadUrl`). The Scheduled events page: the configurations (paged as the
 API pages them), and a form that creates one through the same service as
 `POST /scheduledevents/configurations`, with the service's message beside the field it
-concerns."""
+concerns. A dead letter's page (where its alert links): the work set aside, and why."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from meterbell.console.session import SignedIn, SignedInDep, checked_form
 from meterbell.domain.clock import utcnow
 from meterbell.domain.errors import InvalidRequest
 from meterbell.domain.measurements import INGEST_FAILURE
-from meterbell.services import events, ingest, scheduled
+from meterbell.services import deadletters, events, ingest, scheduled
 
 SCHEDULED_FIELDS = ("name", "entity", "field", "offset")
 WHOLE_NUMBER = re.compile(r"-?\d{1,12}")
@@ -136,3 +136,14 @@ async def ingest_download(
     link = await ingest.download_link(state.db, org.id, file, state.downloads, utcnow())
     url = request.url_for(DOWNLOAD_ROUTE, orgId=org.id).include_query_params(**link)
     return RedirectResponse(str(url), status_code=303)
+
+
+@router.get("/console/orgs/{org_id}/dead-letters/{letter_id}")
+async def dead_letter_page(
+    request: Request, state: StateDep, signed: SignedInDep, org_id: str, letter_id: str
+) -> Response:
+    org = signed.user.organization(org_id)
+    letter = await deadletters.get_dead_letter(state.db, org.id, letter_id)
+    return render(
+        request, "dead_letter.html", signed=signed, org=org, section="alerts", letter=letter
+    )

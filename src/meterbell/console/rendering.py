@@ -34,8 +34,6 @@ PAGE_SIZE = 50
 class Section:
     label: str
     slug: str
-    # What the page is still to get (it shows a read-only list meanwhile); None once built.
-    coming: str | None = None
 
 
 # The navigation, in order; tests and users rely on these labels.
@@ -47,12 +45,9 @@ SECTIONS = (
     Section("Integrations", "integrations"),
     Section("Alerts", "alerts"),
     Section("Ingest", "ingest"),
-    Section(
-        "Exports", "exports", "destinations, schedules, Download, and starting an ad hoc export."
-    ),
+    Section("Exports", "exports"),
     Section("Scheduled events", "scheduled-events"),
 )
-SECTIONS_BY_SLUG = {section.slug: section for section in SECTIONS}
 
 
 def utc_text(value: str | datetime) -> str:

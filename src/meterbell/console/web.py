@@ -1,6 +1,5 @@
 """The console's shell: `/` and `/console`, signing in and out, the organization switcher,
-and the read-only lists of the pages whose forms are still to come;
-`install_console` adds it all to the app."""
+and the pages of each section; `install_console` adds it all to the app."""
 
 from __future__ import annotations
 
@@ -13,19 +12,13 @@ from meterbell.console import (
     alerts_pages,
     dashboard_pages,
     events_pages,
+    exports_pages,
     integrations_pages,
     operations_pages,
     rules_pages,
     webhooks_pages,
 )
-from meterbell.console.lists import FILTERS, LISTINGS
-from meterbell.console.rendering import (
-    PAGE_SIZE,
-    SECTIONS_BY_SLUG,
-    STATIC_DIR,
-    page_links,
-    render,
-)
+from meterbell.console.rendering import STATIC_DIR, render
 from meterbell.console.routing import SIGN_IN_PATH, ConsoleRoute, org_page, see_other
 from meterbell.console.session import (
     PRESESSION_COOKIE,
@@ -133,36 +126,14 @@ router.include_router(events_pages.router)
 router.include_router(rules_pages.router)
 router.include_router(webhooks_pages.router)
 router.include_router(operations_pages.router)
+router.include_router(exports_pages.router)
 
 
 @router.get("/console/orgs/{org_id}/{slug}")
-async def list_page(
-    request: Request, state: StateDep, signed: SignedInDep, org_id: str, slug: str
-) -> Response:
-    """A page whose forms are still to come: a read-only list from its service."""
-    org = signed.user.organization(org_id)
-    section, listing = SECTIONS_BY_SLUG.get(slug), LISTINGS.get(slug)
-    if section is None or listing is None:
-        raise NotFound(f"No console page {request.url.path}")
-    query = {name: request.query_params[name] for name in FILTERS if request.query_params.get(name)}
-    page = await listing.page(state.db, org.id, query, PAGE_SIZE)
-    only = {"ids": query["ids"]} if "ids" in query else {}
-    first_page, next_page = page_links(
-        request.url.path, only, "nextToken" in query, page.next_token
-    )
-    return render(
-        request,
-        "listing.html",
-        signed=signed,
-        org=org,
-        section=slug,
-        page=section,
-        listing=listing,
-        rows=page.data,
-        only=only.get("ids"),
-        first_page=first_page,
-        next_page=next_page,
-    )
+async def missing_page(request: Request, signed: SignedInDep, org_id: str, slug: str) -> Response:
+    """No such page: 404 with the organization's navigation (if it is the user's)."""
+    signed.user.organization(org_id)
+    raise NotFound(f"No console page {request.url.path}")
 
 
 def install_console(app: FastAPI) -> None:

@@ -144,13 +144,16 @@ async def test_an_alert_links_to_its_resource(
     owner = await signed_in_client(transport, db, api.org_id)
     try:
         listed = await owner.get(f"/console/orgs/{api.org_id}/alerts")
-        link = f"/console/orgs/{api.org_id}/notifications?ids={rules[0]}"
+        link = f"/console/orgs/{api.org_id}/notifications/{rules[0]}"
         assert f'href="{link}"' in listed.text
         resource = await owner.get(link)
+        only = await owner.get(f"/console/orgs/{api.org_id}/notifications?ids={rules[0]}")
         gone = await owner.get(f"/console/orgs/{api.org_id}/notifications?ids={uuid.uuid4()}")
     finally:
         await owner.aclose()
-    assert "linked" in resource.text
+    assert resource.status_code == 200
+    assert "<h1>linked</h1>" in resource.text
     assert "unlinked" not in resource.text
-    assert f"Showing only <code>{rules[0]}</code>" in resource.text
+    assert f"Showing only <code>{rules[0]}</code>" in only.text
+    assert "unlinked" not in only.text
     assert "has no such record" in gone.text
