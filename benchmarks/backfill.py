@@ -138,12 +138,12 @@ async def benchmark(
         preload_s = time.monotonic() - began
         rule_id = await wire_backfill_rule(api, receiver)
         warmup = Phase("warm-up")
-        await fixed_rate(api, commitments, args.rate, args.warmup, warmup)
+        await fixed_rate([api], commitments, args.rate, args.warmup, warmup)
         await drained(receiver, warmup)
 
         baseline = Phase(f"no backfill, {args.rate:g}/s")
         began = time.monotonic()
-        await fixed_rate(api, commitments, args.rate, args.seconds, baseline)
+        await fixed_rate([api], commitments, args.rate, args.seconds, baseline)
         baseline.elapsed_s = time.monotonic() - began
         rows = [await drained(receiver, baseline)]
 
@@ -153,7 +153,7 @@ async def benchmark(
         began = time.monotonic()
         job = await api.call("POST", f"notifications/configurations/{rule_id}/backfill", window)
         job_path = f"notifications/configurations/{rule_id}/backfills/{job['id']}"
-        await fixed_rate(api, commitments, args.rate, args.seconds, during)
+        await fixed_rate([api], commitments, args.rate, args.seconds, during)
         during.elapsed_s = time.monotonic() - began
         at_phase_end = await api.call("GET", job_path)
         rows.append(await drained(receiver, during))

@@ -100,7 +100,7 @@ SIGNING = {
 }
 
 
-async def wire_rules(api: Api, receiver: Receiver, signing: str) -> None:
+async def wire_rules(api: Api, receiver: Receiver, signing: str = "M3TER_SIGNED_REQUEST") -> None:
     for n in range(RULES):
         rule = await api.call(
             "POST",

@@ -4,10 +4,16 @@ stopped mattering, older than the retention period, are deleted, a batch at a ti
 measurement uids older than the 35-day duplicate window, and console sessions once expired.
 
 Each kind of record is purged in its own transaction (workers/isolation.py): a purge that
-raises holds back no other, and one that keeps failing is set aside (skipped) until replayed."""
+raises holds back no other, and one that keeps failing is set aside (skipped) until replayed.
+
+While it catches up (a million expired events after a restart, say), it pauses after each round
+of batches for PAUSE_FACTOR times as long as the round held the store's writer: live writes get
+the (SQLite) writer most of the time, and wait at most one small batch for it."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -28,7 +34,8 @@ from meterbell.store.db import Database
 from meterbell.workers.isolation import Isolation
 
 log = structlog.get_logger(__name__)
-BATCH_SIZE = 1000
+BATCH_SIZE = 100
+PAUSE_FACTOR = 4.0
 # Targets are kept a day longer than events. The scheduler never fires a target older than the
 # retention period, so a fired target forgotten here (and added back by a later write of its
 # entity) stays unfired, even when processes' clocks differ a little.
@@ -59,6 +66,7 @@ class Retention:
         now: Callable[[], datetime] = utcnow,
         isolation: Isolation | None = None,
         purges: dict[str, Purge] = PURGES,
+        pause_factor: float = PAUSE_FACTOR,
     ) -> None:
         self.db = db
         self.retention = timedelta(days=retention_days)
@@ -66,6 +74,7 @@ class Retention:
         self.now = now
         self.isolation = isolation or Isolation(db, now=now)
         self.purges = purges
+        self.pause_factor = pause_factor
 
     def _cutoff(self, name: str) -> datetime:
         now = self.now()
@@ -81,12 +90,16 @@ class Retention:
         async with self.db.read() as conn:
             skipped = await dead_letter_store.set_aside_items(conn, Worker.RETENTION)
         deleted: dict[str, int] = {}
+        started = time.perf_counter()
         for name in [name for name in self.purges if name not in skipped]:
             item = WorkItem(Worker.RETENTION, None, name)
             await self.isolation.attempt(item, self._purge_into(deleted), _set_aside)
         if any(deleted.values()):
             log.info("expired records deleted", **deleted)
-        return self.batch_size in deleted.values()
+        more = self.batch_size in deleted.values()
+        if more:
+            await asyncio.sleep((time.perf_counter() - started) * self.pause_factor)
+        return more
 
     def _purge_into(self, deleted: dict[str, int]) -> Callable[[WorkItem], Awaitable[None]]:
         async def purge(item: WorkItem) -> None:
