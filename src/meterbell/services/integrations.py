@@ -67,14 +67,14 @@ async def _checked(
         )
     if fields.destination.lower() == SLACK_DESTINATION.lower():
         return await _checked_slack(db, org_id, fields, sealing, old)
+    if fields.destination.lower() != WEBHOOK_DESTINATION.lower():
+        raise InvalidRequest(
+            f"'destination' {fields.destination} is not supported: use 'Webhook' or 'Slack'"
+        )
     if fields.model_extra and "credentials" in fields.model_extra:
         raise InvalidRequest(
             "'credentials' cannot be given on a Notification integration: put them on its "
             "webhook destination (integrationdestinations/webhooks), where they are encrypted"
-        )
-    if fields.destination.lower() != WEBHOOK_DESTINATION.lower():
-        raise InvalidRequest(
-            f"'destination' {fields.destination} is not supported: use 'Webhook' or 'Slack'"
         )
     await _checked_rule(db, org_id, fields)
     if not fields.destinationId or not await _exists(db, org_id, WEBHOOK, fields.destinationId):
