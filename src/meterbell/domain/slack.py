@@ -20,8 +20,11 @@ MASK = "…"
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
 MAX_LISTED_CHANGES = 20
-# Fields every update changes: they say nothing about what happened.
-BOOKKEEPING_FIELDS = frozenset({"version", "dtLastModified", "lastModifiedBy"})
+# Fields the server sets on each write, and the id (the message names the entity): not listed
+# as changed, they say nothing about what happened.
+BOOKKEEPING_FIELDS = frozenset(
+    {"id", "version", "dtCreated", "createdBy", "dtLastModified", "lastModifiedBy"}
+)
 # Entity kinds with a console page of their own, beyond the event's page.
 ENTITY_PAGES = {"integration": "integrations?ids={id}"}
 
