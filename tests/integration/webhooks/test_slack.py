@@ -251,3 +251,17 @@ async def test_another_organization_gets_nothing(
     assert theirs.json()["data"] == []
     assert (await live.get(f"integrationruns/logs/{run['id']}")).status_code == 404
     assert receiver.at(wiring.path) == []
+
+
+async def test_a_resent_run_posts_the_same_message_again(live: OrgApi, receiver: Receiver) -> None:
+    wiring = await wire_slack(live, receiver)
+    await spend(live, await new_commitment(live), 1)
+    (first,) = await receiver.wait_for(wiring.path, 1)
+    (run,) = await slack_runs(live, wiring, 1)
+    resent = await live.post(f"integrationruns/{run['id']}/resend")
+    assert resent.status_code == 200, resent.text
+    assert resent.json()["parentIntegrationRunId"] == run["id"]
+    _, second = await receiver.wait_for(wiring.path, 2)
+    assert second.body == first.body
+    runs = await slack_runs(live, wiring, 2)
+    assert [r["status"] for r in runs] == ["COMPLETE", "COMPLETE"]
