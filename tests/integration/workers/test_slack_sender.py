@@ -83,7 +83,8 @@ async def test_the_webhook_url_rules_hold_at_delivery(
 ) -> None:
     error, ok = await sent_with(receiver.url(PATH), **rules)
     assert not ok
-    assert error is not None and says in error
+    assert error is not None
+    assert says in error
     assert receiver.at(PATH) == []
 
 
@@ -91,5 +92,6 @@ async def test_an_error_naming_the_url_names_it_masked() -> None:
     url = f"http://127.0.0.1:99999{PATH}"  # aiohttp refuses it, quoting the URL
     error, ok = await sent_with(url, allow_private=True)
     assert not ok
-    assert error is not None and masked_url(url) in error
+    assert error is not None
+    assert masked_url(url) in error
     assert "SecretToken" not in error
