@@ -275,7 +275,7 @@ def secrets_reencrypt() -> None:
         typer.echo(
             f"error: {len(outcome.unreadable)} stored secrets cannot be decrypted with "
             "MB_SECRET_KEY or MB_OLD_SECRET_KEYS (add the key they were sealed with to "
-            "MB_OLD_SECRET_KEYS and run this again): webhooks " + ", ".join(outcome.unreadable),
+            "MB_OLD_SECRET_KEYS and run this again): " + ", ".join(outcome.unreadable),
             err=True,
         )
         raise typer.Exit(1)

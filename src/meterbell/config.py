@@ -120,6 +120,11 @@ class Settings(BaseSettings):
         default=False,
         description="Refuse plain http webhook URLs (at configuration and at delivery time).",
     )
+    public_url: str = Field(
+        default="",
+        description="Where people reach this meterbell (e.g. https://meterbell.example.com): "
+        "Slack messages link to its console pages. Empty: messages carry no links.",
+    )
     secret_overlap_s: float = Field(
         default=86400.0,
         ge=0,

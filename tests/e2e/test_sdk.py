@@ -430,6 +430,35 @@ def test_notification_webhook_and_integration_configuration(sdk: Sdk) -> None:
     assert client.notification_configurations.delete(rule.id).id == rule.id
 
 
+def test_slack_integration_configuration(sdk: Sdk) -> None:
+    """As docs/integrations.md says: a Slack configuration through the SDK's own `credentials`
+    parameter, the URL masked in every answer (strict: the answers fit the SDK's models)."""
+    client = sdk.client
+    suffix = uuid.uuid4().hex[:8]
+    rule = client.notification_configurations.create(
+        code=f"slack-{suffix}",
+        name="Commitment spent",
+        description="tell the channel",
+        event_name="configuration.commitment.updated",
+        calculation="new.amountSpent >= new.amount",
+        active=False,  # nothing is sent to the address below
+    )
+    url = f"https://93.184.215.14/services/T0001/B0001/{suffix}Secret9Qa"
+    config = client.integration_configurations.create(
+        entity_type="Notification",
+        entity_id=rule.id,
+        destination="Slack",
+        credentials={"type": "SLACK_WEBHOOK", "url": url},  # type: ignore[typeddict-unknown-key]
+    )
+    assert (config.destination, config.enabled, config.status) == ("Slack", True, "WAITING")
+    fetched = client.integration_configurations.retrieve(config.id)
+    shown = (fetched.model_extra or {})["credentials"]
+    assert shown == {"type": "SLACK_WEBHOOK", "url": "https://93.184.215.14/…t9Qa"}
+    assert url not in fetched.model_dump_json()
+    assert client.integration_configurations.delete(config.id).id == config.id
+    assert client.notification_configurations.delete(rule.id).id == rule.id
+
+
 def test_export_destination_name_and_code_go_through_extra_body(sdk: Sdk) -> None:
     """As docs/exports.md says: the SDK has no `name`/`code` parameters for export
     destinations, which m3ter requires; `extra_body` carries them."""

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from meterbell.domain.errors import NotFound
-from meterbell.domain.integrations import NOTIFICATION_ENTITY, WEBHOOK_DESTINATION
+from meterbell.domain.integrations import (
+    NOTIFICATION_ENTITY,
+    SLACK_DESTINATION,
+    WEBHOOK_DESTINATION,
+)
+from meterbell.domain.slack import SLACK_WEBHOOK
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,19 @@ CONNECTORS: tuple[Connector, ...] = (
         auth_settings=(
             ConfigSetting("apiKey", "string", True, "Sent in the X-m3ter-apikey header"),
             ConfigSetting("secret", "string", True, "Signs each request (HMAC-SHA256)"),
+        ),
+        categories=("Notifications",),
+    ),
+    # m3ter's DestinationType has no Slack value: "SLACK" by the same pattern.
+    Connector(
+        entity_type=NOTIFICATION_ENTITY,
+        entity_readable_name="Notification",
+        system=SLACK_DESTINATION,
+        system_display_name="Slack",
+        api_name="SLACK",
+        auth_type=SLACK_WEBHOOK,
+        auth_settings=(
+            ConfigSetting("url", "string", True, "The Slack incoming-webhook URL (kept secret)"),
         ),
         categories=("Notifications",),
     ),

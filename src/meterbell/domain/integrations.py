@@ -20,9 +20,12 @@ from meterbell.domain.signing import (
 INTEGRATION_CATEGORY = "IntegrationEvent"
 NOTIFICATION_ENTITY = "Notification"
 WEBHOOK_DESTINATION = "Webhook"
+SLACK_DESTINATION = "Slack"
 PERFORM_ERROR = "integration.perform.error"
 DISABLED_ERROR = "integration.disabled.error"
 SEALED_SECRET = "sealedSecret"
+# A Slack configuration's incoming-webhook URL, sealed (its `credentials.url` is masked).
+SEALED_URL = "sealedUrl"
 # Secrets replaced by `rotatesecret` that still sign until their overlap ends, newest first:
 # [{"sealedSecret": ..., "validUntil": ISO time}].
 PREVIOUS_SECRETS = "previousSecrets"
@@ -217,6 +220,8 @@ class DeliveryTarget:
     previous_secrets: tuple[tuple[str, datetime], ...] = ()
     # The destination's static headers, sent with every request.
     headers: tuple[tuple[str, str], ...] = ()
+    # Slack: `sealed_secret` is the sealed incoming-webhook URL, `url` its masked form.
+    destination: str = WEBHOOK_DESTINATION
 
     @property
     def closed_reason(self) -> str | None:
@@ -247,6 +252,31 @@ def delivery_target(config: Mapping[str, Any], webhook: Mapping[str, Any]) -> De
         ),
         headers=tuple((str(name), str(value)) for name, value in headers.items()),
     )
+
+
+def slack_target(config: Mapping[str, Any]) -> DeliveryTarget:
+    """A Slack configuration is its own destination: its credentials hold the sealed URL."""
+    credentials = config["credentials"]
+    return DeliveryTarget(
+        config_id=config["id"],
+        enabled=bool(config.get("enabled", True)),
+        destination_id=config["id"],
+        destination_version=int(config["version"]),
+        url=credentials["url"],
+        api_key="",
+        sealed_secret=credentials[SEALED_URL],
+        active=True,
+        destination=SLACK_DESTINATION,
+    )
+
+
+def config_target(
+    config: Mapping[str, Any], webhook: Mapping[str, Any] | None
+) -> DeliveryTarget | None:
+    """Where a configuration's runs go: Slack, or its webhook (None when that is gone)."""
+    if config.get("destination") == SLACK_DESTINATION:
+        return slack_target(config)
+    return delivery_target(config, webhook) if webhook is not None else None
 
 
 @dataclass(frozen=True)
@@ -299,6 +329,7 @@ def integration_error_data(
     *,
     config_id: str,
     entity_id: str,
+    destination: str = WEBHOOK_DESTINATION,
     destination_id: str,
     run_id: str | None,
     url: str | None,
@@ -311,7 +342,7 @@ def integration_error_data(
         "integrationConfigId": config_id,
         "entityType": NOTIFICATION_ENTITY,
         "entityId": entity_id,
-        "destination": WEBHOOK_DESTINATION,
+        "destination": destination,
         "destinationId": destination_id,
         "integrationRunId": run_id,
         "url": url,

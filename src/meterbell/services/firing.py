@@ -25,7 +25,7 @@ from meterbell.domain.integrations import (
     WEBHOOK_DESTINATION,
     DeliveryTarget,
     RunStatus,
-    delivery_target,
+    config_target,
 )
 from meterbell.domain.notifications import NOTIFICATION_CATEGORY, notification_payload
 from meterbell.store import documents as document_store
@@ -145,8 +145,8 @@ def new_run(
         config_id=config["id"],
         entity_type=NOTIFICATION_ENTITY,
         entity_id=rule["id"],
-        destination=WEBHOOK_DESTINATION,
-        destination_id=str(config.get("destinationId")),
+        destination=target.destination if target else WEBHOOK_DESTINATION,
+        destination_id=target.destination_id if target else str(config.get("destinationId")),
         event_id=event.id,
         status=RunStatus.WAITING,
         body=body,
@@ -185,7 +185,7 @@ def firing(
     body = orjson.dumps(notification.to_public()).decode()
     runs = []
     for config, webhook in targets:
-        target = delivery_target(config, webhook) if webhook else None
+        target = config_target(config, webhook)
         run = new_run(event, rule, config, target, body, now, backfill=backfill)
         runs.append((run, target))
     return Firing(notification, runs)

@@ -1,7 +1,9 @@
 """Integration configurations (`integrationconfigs`): which rule is delivered to which webhook.
 
-meterbell delivers Notification → Webhook integrations; `enabled` is managed by the service
-(auto-disable after repeated failures, `POST …/enable` to turn it back on).
+meterbell delivers Notification integrations to a webhook destination, or to Slack (the
+incoming-webhook URL in the configuration's own `credentials`, sealed: services/slack.py).
+`enabled` is managed by the service (auto-disable after repeated failures, `POST …/enable` to
+turn it back on).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from meterbell.domain.clock import utcnow
 from meterbell.domain.errors import InvalidRequest, NotFound
 from meterbell.domain.integrations import (
     NOTIFICATION_ENTITY,
+    SLACK_DESTINATION,
     WEBHOOK_DESTINATION,
     IntegrationConfigFields,
     config_status,
@@ -26,6 +29,7 @@ from meterbell.domain.pagination import Page
 from meterbell.domain.validation import SERVER_FIELDS, validate_model
 from meterbell.services import alerts, versioned
 from meterbell.services.notifications import RULE
+from meterbell.services.slack import Sealing, public_credentials, slack_credentials
 from meterbell.services.versioned import Document
 from meterbell.services.webhooks import INTEGRATION, WEBHOOK
 from meterbell.store import documents as document_store
@@ -40,25 +44,39 @@ async def _exists(db: Database, org_id: str, kind: versioned.Kind, document_id: 
         return await document_store.get_entity(conn, org_id, kind.name, document_id) is not None
 
 
-async def _checked(db: Database, org_id: str, body: object) -> dict[str, Any]:
+async def _checked_rule(db: Database, org_id: str, fields: IntegrationConfigFields) -> None:
+    if not fields.entityId or not await _exists(db, org_id, RULE, fields.entityId):
+        raise InvalidRequest(
+            f"'entityId' must be the id of a notification rule in this organization "
+            f"(got {fields.entityId!r})"
+        )
+
+
+async def _checked(
+    db: Database,
+    org_id: str,
+    body: object,
+    sealing: Sealing,
+    old: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     fields = validate_model(IntegrationConfigFields, body)
     if fields.entityType.lower() != NOTIFICATION_ENTITY.lower():
         raise InvalidRequest(
             f"'entityType' {fields.entityType} is not supported: meterbell delivers "
             "'Notification' integrations"
         )
+    if fields.destination.lower() == SLACK_DESTINATION.lower():
+        return await _checked_slack(db, org_id, fields, sealing, old)
+    if fields.destination.lower() != WEBHOOK_DESTINATION.lower():
+        raise InvalidRequest(
+            f"'destination' {fields.destination} is not supported: use 'Webhook' or 'Slack'"
+        )
     if fields.model_extra and "credentials" in fields.model_extra:
         raise InvalidRequest(
             "'credentials' cannot be given on a Notification integration: put them on its "
             "webhook destination (integrationdestinations/webhooks), where they are encrypted"
         )
-    if fields.destination.lower() != WEBHOOK_DESTINATION.lower():
-        raise InvalidRequest(f"'destination' {fields.destination} is not supported: use 'Webhook'")
-    if not fields.entityId or not await _exists(db, org_id, RULE, fields.entityId):
-        raise InvalidRequest(
-            f"'entityId' must be the id of a notification rule in this organization "
-            f"(got {fields.entityId!r})"
-        )
+    await _checked_rule(db, org_id, fields)
     if not fields.destinationId or not await _exists(db, org_id, WEBHOOK, fields.destinationId):
         raise InvalidRequest(
             f"'destinationId' must be the id of a webhook destination in this organization "
@@ -71,15 +89,42 @@ async def _checked(db: Database, org_id: str, body: object) -> dict[str, Any]:
     }
 
 
+async def _checked_slack(
+    db: Database,
+    org_id: str,
+    fields: IntegrationConfigFields,
+    sealing: Sealing,
+    old: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """A Slack configuration: its own destination, the URL in its (sealed) credentials."""
+    if fields.destinationId:
+        raise InvalidRequest(
+            "'destinationId' is not used with destination Slack: the incoming-webhook URL goes "
+            "in 'credentials.url'"
+        )
+    await _checked_rule(db, org_id, fields)
+    raw = (fields.model_extra or {}).get("credentials")
+    credentials = await slack_credentials(raw, old, sealing)
+    return fields.model_dump(exclude={"status", "destinationId", "credentials"}) | {
+        "entityType": NOTIFICATION_ENTITY,
+        "destination": SLACK_DESTINATION,
+        "credentials": credentials,
+    }
+
+
 def public_config(document: Mapping[str, Any]) -> Document:
     """The configuration as the API shows it, with the run-shaped `status` m3ter's spec (and so
     the SDK, in strict mode) requires of it."""
     shown = without_nulls(document, ("name",))
+    if "credentials" in shown:
+        shown["credentials"] = public_credentials(shown["credentials"])
     return {**shown, "status": config_status(bool(document.get("enabled", True)))}
 
 
-async def create_config(db: Database, org_id: str, body: object, actor: str) -> Document:
-    fields = await _checked(db, org_id, body) | {"enabled": True}
+async def create_config(
+    db: Database, org_id: str, body: object, actor: str, sealing: Sealing
+) -> Document:
+    fields = await _checked(db, org_id, body, sealing) | {"enabled": True}
     return public_config(await versioned.create(db, org_id, INTEGRATION, fields, actor))
 
 
@@ -92,10 +137,10 @@ async def get_config(db: Database, org_id: str, config_id: str) -> Document:
 
 
 async def update_config(
-    db: Database, org_id: str, config_id: str, body: object, actor: str
+    db: Database, org_id: str, config_id: str, body: object, actor: str, sealing: Sealing
 ) -> Document:
     old = await _stored_config(db, org_id, config_id)
-    fields = await _checked(db, org_id, body) | {"enabled": old.get("enabled", True)}
+    fields = await _checked(db, org_id, body, sealing, old) | {"enabled": old.get("enabled", True)}
     version = versioned.requested_version(body)
     updated = await versioned.replace(db, org_id, INTEGRATION, config_id, fields, version, actor)
     return public_config(updated)

@@ -1,12 +1,14 @@
-"""Re-encrypting every stored secret with the current MB_SECRET_KEY, after a key rotation."""
+"""Re-encrypting every stored secret (webhook secrets, Slack incoming-webhook URLs) with the
+current MB_SECRET_KEY, after a key rotation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from meterbell.domain.documents import DocumentKind
-from meterbell.domain.integrations import PREVIOUS_SECRETS, SEALED_SECRET
+from meterbell.domain.integrations import PREVIOUS_SECRETS, SEALED_SECRET, SEALED_URL
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.store import documents as document_store
 from meterbell.store.db import Database
@@ -18,17 +20,28 @@ REENCRYPT_BATCH_SIZE = 200
 class Reencrypted:
     resealed: int = 0
     already_current: int = 0
-    unreadable: list[str] = field(default_factory=list)  # "<org id>/<webhook id>"
+    unreadable: list[str] = field(default_factory=list)  # "<kind> <org id>/<document id>"
 
 
-def _sealed(credentials: dict[str, Any]) -> list[str]:
+@dataclass(frozen=True)
+class _Holder:
+    """A kind of document that holds sealed secrets: which they are, and how to reseal them."""
+
+    kind: str
+    label: str
+    sealed: Callable[[Mapping[str, Any]], list[str]]
+    resealed: Callable[[SecretBox, dict[str, Any]], dict[str, Any]]
+
+
+def _webhook_sealed(webhook: Mapping[str, Any]) -> list[str]:
     """Every secret sealed in a webhook's credentials: the current one and those a rotation
     replaced that may still sign."""
+    credentials = webhook["credentials"]
     previous = [old[SEALED_SECRET] for old in credentials.get(PREVIOUS_SECRETS, ())]
     return [credentials[SEALED_SECRET], *previous]
 
 
-def _resealed(box: SecretBox, webhook: dict[str, Any]) -> dict[str, Any]:
+def _webhook_resealed(box: SecretBox, webhook: dict[str, Any]) -> dict[str, Any]:
     credentials = dict(webhook["credentials"])
     credentials[SEALED_SECRET] = box.reseal(credentials[SEALED_SECRET])
     if PREVIOUS_SECRETS in credentials:
@@ -39,29 +52,53 @@ def _resealed(box: SecretBox, webhook: dict[str, Any]) -> dict[str, Any]:
     return {**webhook, "credentials": credentials}
 
 
+def _config_sealed(config: Mapping[str, Any]) -> list[str]:
+    """The sealed URL of a Slack configuration (other configurations hold none)."""
+    credentials = config.get("credentials") or {}
+    return [credentials[SEALED_URL]] if SEALED_URL in credentials else []
+
+
+def _config_resealed(box: SecretBox, config: dict[str, Any]) -> dict[str, Any]:
+    credentials = config["credentials"]
+    return {
+        **config,
+        "credentials": {**credentials, SEALED_URL: box.reseal(credentials[SEALED_URL])},
+    }
+
+
+HOLDERS = (
+    _Holder(DocumentKind.WEBHOOK, "webhook", _webhook_sealed, _webhook_resealed),
+    _Holder(DocumentKind.INTEGRATION, "integration", _config_sealed, _config_resealed),
+)
+
+
 async def _reencrypt_batch(
-    db: Database, box: SecretBox, after_seq: int, batch_size: int, outcome: Reencrypted
+    db: Database,
+    box: SecretBox,
+    holder: _Holder,
+    after_seq: int,
+    batch_size: int,
+    outcome: Reencrypted,
 ) -> int | None:
     """Re-seal one batch (one transaction); the last seq it saw, or None past the end."""
     async with db.write() as conn:
-        batch = await document_store.documents_after(
-            conn, DocumentKind.WEBHOOK, after_seq, batch_size
-        )
-        for _seq, org_id, webhook in batch:
-            if all(box.is_current(sealed) for sealed in _sealed(webhook["credentials"])):
+        batch = await document_store.documents_after(conn, holder.kind, after_seq, batch_size)
+        for _seq, org_id, document in batch:
+            sealed = holder.sealed(document)
+            if not sealed:
+                continue
+            if all(box.is_current(secret) for secret in sealed):
                 outcome.already_current += 1
                 continue
             try:
-                resealed = _resealed(box, webhook)
+                resealed = holder.resealed(box, document)
             except ValueError:
-                outcome.unreadable.append(f"{org_id}/{webhook['id']}")
+                outcome.unreadable.append(f"{holder.label} {org_id}/{document['id']}")
                 continue
             # Same version, so no client sees a change; a concurrent update (which seals
             # with its own process's key) wins.
-            version = int(webhook["version"])
-            if await document_store.replace_entity(
-                conn, org_id, DocumentKind.WEBHOOK, resealed, version
-            ):
+            version = int(document["version"])
+            if await document_store.replace_entity(conn, org_id, holder.kind, resealed, version):
                 outcome.resealed += 1
     return batch[-1][0] if len(batch) == batch_size else None
 
@@ -69,10 +106,11 @@ async def _reencrypt_batch(
 async def reencrypt_secrets(
     db: Database, box: SecretBox, batch_size: int = REENCRYPT_BATCH_SIZE
 ) -> Reencrypted:
-    """Seal every stored webhook secret with the current key, a batch per transaction.
-    Idempotent: a secret already sealed with the current key is left alone."""
+    """Seal every stored secret (webhook secrets, Slack URLs) with the current key, a batch
+    per transaction. Idempotent: a secret already sealed with the current key is left alone."""
     outcome = Reencrypted()
-    after_seq: int | None = 0
-    while after_seq is not None:
-        after_seq = await _reencrypt_batch(db, box, after_seq, batch_size, outcome)
+    for holder in HOLDERS:
+        after_seq: int | None = 0
+        while after_seq is not None:
+            after_seq = await _reencrypt_batch(db, box, holder, after_seq, batch_size, outcome)
     return outcome

@@ -80,22 +80,26 @@ def public_webhook(document: Mapping[str, Any], *, new_secret: str | None = None
     return {**without_nulls(document, ("code",)), "credentials": credentials}
 
 
-async def _resolved_addresses(host: str, port: int) -> list[str]:
+async def _resolved_addresses(host: str, port: int, field: str) -> list[str]:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise InvalidRequest(f"'url': the host '{host}' does not resolve ({exc.strerror})") from exc
+        raise InvalidRequest(
+            f"'{field}': the host '{host}' does not resolve ({exc.strerror})"
+        ) from exc
     return [str(info[4][0]) for info in infos]
 
 
-async def check_url(url: str, *, allow_private: bool, https_only: bool = False) -> None:
+async def check_url(
+    url: str, *, allow_private: bool, https_only: bool = False, field: str = "url"
+) -> None:
     """Refuse URLs meterbell must not call (see MB_WEBHOOK_ALLOW_PRIVATE and
-    MB_WEBHOOK_HTTPS_ONLY)."""
+    MB_WEBHOOK_HTTPS_ONLY); messages name the request's `field`."""
     if problem := url_problem(url):
-        raise InvalidRequest(f"'url' {problem}")
+        raise InvalidRequest(f"'{field}' {problem}")
     if https_only and urlsplit(url).scheme != "https":
         raise InvalidRequest(
-            "'url' must be an https:// URL: this server refuses plain http webhook targets "
+            f"'{field}' must be an https:// URL: this server refuses plain http webhook targets "
             "(MB_WEBHOOK_HTTPS_ONLY=true)"
         )
     if allow_private:
@@ -103,10 +107,10 @@ async def check_url(url: str, *, allow_private: bool, https_only: bool = False) 
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    private = [a for a in await _resolved_addresses(host, port) if not is_public_address(a)]
+    private = [a for a in await _resolved_addresses(host, port, field) if not is_public_address(a)]
     if private:
         raise InvalidRequest(
-            f"'url': {host} resolves to a private, loopback or link-local address "
+            f"'{field}': {host} resolves to a private, loopback or link-local address "
             f"({private[0]}); set MB_WEBHOOK_ALLOW_PRIVATE=true to allow such targets"
         )
 

@@ -47,13 +47,14 @@ from meterbell.domain.integrations import (
     INTEGRATION_CATEGORY,
     NOTIFICATION_ENTITY,
     PERFORM_ERROR,
+    SLACK_DESTINATION,
     AttemptOutcome,
     DeliveryTarget,
     NextStep,
     OpenedSecrets,
     RetryPolicy,
     RunStatus,
-    delivery_target,
+    config_target,
     integration_error_data,
     next_step,
     request_headers,
@@ -74,7 +75,8 @@ from meterbell.store.events import EventRow
 from meterbell.store.runs import RunRow
 from meterbell.store.wakeups import Wakeup
 from meterbell.workers.isolation import MAX_ITEM_FAILURES, Isolation
-from meterbell.workers.sender import SignedSender
+from meterbell.workers.sender import Sent, SignedSender
+from meterbell.workers.slack_sender import post_to_slack
 
 log = structlog.get_logger(__name__)
 
@@ -110,6 +112,8 @@ class DeliveryLimits:
     https_only: bool = False
     # Consecutive failed runs before an INTEGRATION_FAILING alert (MB_AUTO_DISABLE_WARN_AFTER).
     warn_after: int | None = None
+    # Where people reach this meterbell (MB_PUBLIC_URL): Slack messages link to its console.
+    public_url: str = ""
 
 
 @dataclass
@@ -321,9 +325,7 @@ class Deliverer:
         self, run: RunRow, target: DeliveryTarget
     ) -> tuple[AttemptOutcome, dict[str, Any]]:
         started_at = self.now()
-        body = run.body.encode()
-        headers = request_headers(target, self._opened(target), body, run.id, utcnow())
-        sent = await self._sender.post(target.url, body, headers)
+        sent = await self._send(run, target)
         ATTEMPT_SECONDS.observe(sent.seconds)
         attempt_log = {
             "attempt": run.attempts + 1,
@@ -336,6 +338,15 @@ class Deliverer:
             "error": sent.outcome.error,
         }
         return sent.outcome, attempt_log
+
+    async def _send(self, run: RunRow, target: DeliveryTarget) -> Sent:
+        """One request: to Slack, the run's message; to a webhook, its signed body."""
+        if target.destination == SLACK_DESTINATION:
+            url = self._opened(target).current
+            return await post_to_slack(self._sender, url, target.url, run, self.limits.public_url)
+        body = run.body.encode()
+        headers = request_headers(target, self._opened(target), body, run.id, utcnow())
+        return await self._sender.post(target.url, body, headers)
 
     # ---- recording results --------------------------------------------------------------
 
@@ -520,6 +531,7 @@ class Deliverer:
             m3ter_event=integration_error_data(
                 config_id=run.config_id,
                 entity_id=run.entity_id,
+                destination=run.destination,
                 destination_id=run.destination_id,
                 run_id=run.id,
                 url=run.url,
@@ -579,16 +591,16 @@ async def _targets_for(
         {
             (run.org_id, str(configs[run.config_id].get("destinationId")))
             for run in runs
-            if run.config_id in configs
+            if configs.get(run.config_id, {}).get("destinationId")
         },
     )
     targets: dict[str, DeliveryTarget | Exception] = {}
     for config_id, config in configs.items():
-        if config.get("destinationId") in webhooks:
-            try:
-                targets[config_id] = delivery_target(config, webhooks[config["destinationId"]])
-            except Exception as exc:
-                targets[config_id] = exc
+        try:
+            if target := config_target(config, webhooks.get(str(config.get("destinationId")))):
+                targets[config_id] = target
+        except Exception as exc:
+            targets[config_id] = exc
     return targets
 
 

@@ -36,6 +36,7 @@ def delivery_limits(settings: Settings) -> DeliveryLimits:
         max_item_failures=settings.max_item_failures,
         https_only=settings.webhook_https_only,
         warn_after=settings.auto_disable_warn_after,
+        public_url=settings.public_url,
     )
 
 

@@ -30,16 +30,36 @@ WEBHOOK_DESTINATION = {
     "authType": "M3TER_SIGNED_REQUEST",
     "categories": ["Notifications"],
 }
+SLACK_SETTINGS = [
+    {
+        "name": "url",
+        "type": "string",
+        "required": True,
+        "description": "The Slack incoming-webhook URL (kept secret)",
+    }
+]
+SLACK_DESTINATION = {
+    "apiName": "SLACK",
+    "destination": "Slack",
+    "displayName": "Slack",
+    "destinationConfigOptions": [],
+    "authConfigOptions": SLACK_SETTINGS,
+    "released": True,
+    "authType": "SLACK_WEBHOOK",
+    "categories": ["Notifications"],
+}
 
 
-async def test_available_configuration_lists_notifications_to_webhooks(api: OrgApi) -> None:
+async def test_available_configuration_lists_notifications_to_webhooks_and_slack(
+    api: OrgApi,
+) -> None:
     response = await api.get("integrationconfigs/available")
     assert response.status_code == 200, response.text
     assert response.json() == {
         "supportedEntities": {
             "Notification": {
                 "readableName": "Notification",
-                "destinations": [WEBHOOK_DESTINATION],
+                "destinations": [WEBHOOK_DESTINATION, SLACK_DESTINATION],
                 "entityConfigurationOptions": [],
                 "released": True,
             }
@@ -47,11 +67,10 @@ async def test_available_configuration_lists_notifications_to_webhooks(api: OrgA
         "selectedConfigurations": {},
         "globalConfigurationOptions": [],
     }
-    filtered = await api.get(
-        "integrationconfigs/available",
-        params={"entityType": "notification", "systemName": "Webhook"},
-    )
+    filtered = await api.get("integrationconfigs/available", params={"entityType": "notification"})
     assert filtered.json() == response.json()
+    slack = await api.get("integrationconfigs/available", params={"systemName": "slack"})
+    assert slack.json()["supportedEntities"]["Notification"]["destinations"] == [SLACK_DESTINATION]
     for params in ({"entityType": "Bill"}, {"systemName": "Stripe"}):
         none = await api.get("integrationconfigs/available", params=params)
         assert none.status_code == 200
@@ -65,13 +84,19 @@ async def test_available_systems(api: OrgApi) -> None:
         "validationSupported": False,
         "supportedAuthTypes": ["M3TER_SIGNED_REQUEST"],
     }
+    slack_system = {
+        "identifier": "Slack",
+        "displayName": "Slack",
+        "validationSupported": False,
+        "supportedAuthTypes": ["SLACK_WEBHOOK"],
+    }
     systems = await api.get("integrationconfigs/available/systems")
     assert systems.status_code == 200, systems.text
-    assert systems.json() == [webhook_system]
+    assert systems.json() == [webhook_system, slack_system]
     for_notifications = await api.get(
         "integrationconfigs/available/systems", params={"entityType": "Notification"}
     )
-    assert for_notifications.json() == [webhook_system]
+    assert for_notifications.json() == [webhook_system, slack_system]
     for_bills = await api.get("integrationconfigs/available/systems", params={"entityType": "Bill"})
     assert for_bills.json() == []
 
@@ -83,13 +108,15 @@ async def test_available_entities_and_auth_of_a_system(api: OrgApi) -> None:
     auth = await api.get("integrationconfigs/available/webhook/auth/Notification")
     assert auth.status_code == 200, auth.text
     assert auth.json() == SIGNED_REQUEST_SETTINGS
+    slack_auth = await api.get("integrationconfigs/available/Slack/auth/Notification")
+    assert slack_auth.json() == SLACK_SETTINGS
 
 
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
         ("integrationconfigs/available/Stripe/entities", "No integration system named Stripe"),
-        ("integrationconfigs/available/Stripe/auth/Notification", "supports Webhook"),
+        ("integrationconfigs/available/Stripe/auth/Notification", "supports Slack, Webhook"),
         ("integrationconfigs/available/Webhook/auth/Bill", "Webhook does not take Bill"),
     ],
 )

@@ -8,10 +8,18 @@ from fastapi.responses import Response
 
 from meterbell.api.deps import CurrentOrg, JsonBody, QueryLists, StateDep, requested_page_size
 from meterbell.api.responses import JSONResponse
+from meterbell.api.state import AppState
 from meterbell.domain import connectors
 from meterbell.domain.connectors import CONNECTORS
 from meterbell.domain.listing import split_values
 from meterbell.services import integrations, runs
+from meterbell.services.slack import Sealing
+
+
+def _sealing(state: AppState) -> Sealing:
+    settings = state.settings
+    return Sealing(state.box, settings.webhook_allow_private, settings.webhook_https_only)
+
 
 configs = APIRouter(prefix="/organizations/{orgId}/integrationconfigs", tags=["Integrations"])
 run_routes = APIRouter(prefix="/organizations/{orgId}/integrationruns", tags=["Integration runs"])
@@ -26,7 +34,9 @@ async def list_configs(org: CurrentOrg, state: StateDep, query: QueryLists) -> R
 
 @configs.post("", summary="Create an integration configuration")
 async def create_config(org: CurrentOrg, state: StateDep, body: JsonBody) -> Response:
-    config = await integrations.create_config(state.db, org.org_id, body, org.actor)
+    config = await integrations.create_config(
+        state.db, org.org_id, body, org.actor, _sealing(state)
+    )
     return JSONResponse(config)
 
 
@@ -77,7 +87,9 @@ async def get_config(org: CurrentOrg, state: StateDep, id: str) -> Response:
 
 @configs.put("/{id}", summary="Update an integration configuration")
 async def update_config(org: CurrentOrg, state: StateDep, id: str, body: JsonBody) -> Response:
-    config = await integrations.update_config(state.db, org.org_id, id, body, org.actor)
+    config = await integrations.update_config(
+        state.db, org.org_id, id, body, org.actor, _sealing(state)
+    )
     return JSONResponse(config)
 
 
