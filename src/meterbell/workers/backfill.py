@@ -1,6 +1,7 @@
 """The backfill worker: works background backfill jobs (services/backfill.py) a chunk at a
-time, one transaction per chunk, round robin between jobs, pausing between chunks so live
-dispatch and delivery keep the store most of the time.
+time, one transaction per chunk, round robin between jobs, pausing after each chunk for
+PAUSE_FACTOR times as long as it took (workers/loop.py `Paced`), so that live dispatch and
+delivery keep the event loop and the store most of the time.
 
 A chunk that raises is counted (workers/isolation.py) and tried again at the next step; after
 repeated failures its job is set aside: it ends FAILED with the reason, with a dead letter
@@ -9,7 +10,6 @@ whose replay lets it go on from where it stopped.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -22,8 +22,10 @@ from meterbell.services.backfill import CHUNK, Backfiller
 from meterbell.store import backfill as backfill_store
 from meterbell.store.db import Database
 from meterbell.workers.isolation import Isolation
+from meterbell.workers.loop import Paced
 
 PAUSE_S = 0.01  # between two chunks: what live work gets of the store at least
+PAUSE_FACTOR = 4.0
 
 
 class BackfillWorker:
@@ -37,7 +39,7 @@ class BackfillWorker:
         isolation: Isolation | None = None,
     ) -> None:
         self.db = db
-        self.pause_s = pause_s
+        self.paced = Paced(PAUSE_FACTOR, pause_s) if pause_s else None
         self.now = now
         self.isolation = isolation or Isolation(db, now=now)
         self.backfiller = Backfiller(db, chunk=chunk, now=now)
@@ -51,9 +53,11 @@ class BackfillWorker:
             return False
         org_id, job_id = due[0]
         item = WorkItem(Worker.BACKFILL, org_id, job_id)
+        if self.paced:
+            self.paced.start()
         await self.isolation.attempt(item, lambda _: self._chunk(org_id, job_id), _set_aside)
-        if self.pause_s:
-            await asyncio.sleep(self.pause_s)
+        if self.paced:
+            await self.paced.rest()
         return True
 
     async def _chunk(self, org_id: str, job_id: str) -> None:

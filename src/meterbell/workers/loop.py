@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -34,6 +35,24 @@ async def run_forever(name: str, step: Step, *, wake: asyncio.Event | None, idle
         if busy:
             continue
         await _idle(wake, idle_s)
+
+
+class Paced:
+    """Times background work that must leave the event loop and the store to live work: after
+    each piece, `rest()` sleeps `factor` times as long as the piece took (so the work takes at
+    most 1 / (1 + factor) of the time), and at least `at_least_s`."""
+
+    def __init__(self, factor: float, at_least_s: float = 0.0) -> None:
+        self.factor = factor
+        self.at_least_s = at_least_s
+        self._started = time.perf_counter()
+
+    def start(self) -> None:
+        self._started = time.perf_counter()
+
+    async def rest(self) -> None:
+        took = time.perf_counter() - self._started
+        await asyncio.sleep(max(self.at_least_s, took * self.factor))
 
 
 async def _idle(wake: asyncio.Event | None, idle_s: float) -> None:

@@ -12,8 +12,6 @@ the (SQLite) writer most of the time, and wait at most one small batch for it.""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -32,6 +30,7 @@ from meterbell.store import runs as run_store
 from meterbell.store import scheduled as target_store
 from meterbell.store.db import Database
 from meterbell.workers.isolation import Isolation
+from meterbell.workers.loop import Paced
 
 log = structlog.get_logger(__name__)
 BATCH_SIZE = 100
@@ -66,7 +65,6 @@ class Retention:
         now: Callable[[], datetime] = utcnow,
         isolation: Isolation | None = None,
         purges: dict[str, Purge] = PURGES,
-        pause_factor: float = PAUSE_FACTOR,
     ) -> None:
         self.db = db
         self.retention = timedelta(days=retention_days)
@@ -74,7 +72,7 @@ class Retention:
         self.now = now
         self.isolation = isolation or Isolation(db, now=now)
         self.purges = purges
-        self.pause_factor = pause_factor
+        self.paced = Paced(PAUSE_FACTOR)
 
     def _cutoff(self, name: str) -> datetime:
         now = self.now()
@@ -90,7 +88,7 @@ class Retention:
         async with self.db.read() as conn:
             skipped = await dead_letter_store.set_aside_items(conn, Worker.RETENTION)
         deleted: dict[str, int] = {}
-        started = time.perf_counter()
+        self.paced.start()
         for name in [name for name in self.purges if name not in skipped]:
             item = WorkItem(Worker.RETENTION, None, name)
             await self.isolation.attempt(item, self._purge_into(deleted), _set_aside)
@@ -98,7 +96,7 @@ class Retention:
             log.info("expired records deleted", **deleted)
         more = self.batch_size in deleted.values()
         if more:
-            await asyncio.sleep((time.perf_counter() - started) * self.pause_factor)
+            await self.paced.rest()
         return more
 
     def _purge_into(self, deleted: dict[str, int]) -> Callable[[WorkItem], Awaitable[None]]:
