@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import math
 import platform
 import random
 import sys
@@ -125,9 +126,24 @@ def handwritten_derived(event: Event) -> float | None:
     return float(total * 1.2 + (0 if old_total is None else old_total))
 
 
+def handwritten_arithmetic(event: Event) -> float | None:
+    new = event.get("new") or {}
+    old = event.get("old") or {}
+    spent, total, old_total = new.get("amountSpent"), new.get("amount"), old.get("amount")
+    if spent is None or total is None or old_total is None:
+        return None
+    fmod = math.fmod  # Java's remainder: the sign of the dividend
+    return -fmod(spent, 1000) * 3 / (fmod(total, 97) + 1) + fmod(-old_total * 2, 7)
+
+
 def _present(path: str) -> str:
     """CEL: the key exists and is not null."""
     return f"(has({path}) && type({path}) != null_type)"
+
+
+def _cel_remainder(dividend: str, divisor: str) -> str:
+    """CEL has no ``%`` on doubles: Java's remainder through a truncating ``int()``."""
+    return f"({dividend} - {divisor} * double(int({dividend} / {divisor})))"
 
 
 def _jl_var(path: str) -> dict[str, Any]:
@@ -262,6 +278,50 @@ CASES = [
             ' + (0 if v(old, "amount") is None else v(old, "amount"))'
         ),
     ),
+    # JsonLogic's % is Python's (the sign of the divisor); the amounts are never negative, so
+    # it negates the remainder of the positive product instead (the same value here).
+    Case(
+        name="nested arithmetic, % and unary minus (value mode)",
+        mode="value",
+        ours="-(new.amountSpent % 1000) * 3 / (new.amount % 97 + 1) + -old.amount * 2 % 7",
+        handwritten=handwritten_arithmetic,
+        cel=(
+            f"{_present('new.amountSpent')} && {_present('new.amount')}"
+            f" && {_present('old.amount')}"
+            f" ? dyn(-{_cel_remainder('double(new.amountSpent)', '1000.0')} * 3.0"
+            f" / ({_cel_remainder('double(new.amount)', '97.0')} + 1.0)"
+            f" + {_cel_remainder('-double(old.amount) * 2.0', '7.0')}) : dyn(null)"
+        ),
+        jsonlogic={
+            "if": [
+                {
+                    "or": [
+                        _jl_isnull("new.amountSpent"),
+                        _jl_isnull("new.amount"),
+                        _jl_isnull("old.amount"),
+                    ]
+                },
+                None,
+                {
+                    "+": [
+                        {
+                            "/": [
+                                {"*": [{"-": [{"%": [_jl_var("new.amountSpent"), 1000]}]}, 3]},
+                                {"+": [{"%": [_jl_var("new.amount"), 97]}, 1]},
+                            ]
+                        },
+                        {"-": [{"%": [{"*": [_jl_var("old.amount"), 2]}, 7]}]},
+                    ]
+                },
+            ]
+        },
+        simpleeval=(
+            'None if v(new, "amountSpent") is None or v(new, "amount") is None'
+            ' or v(old, "amount") is None'
+            ' else -fmod(v(new, "amountSpent"), 1000) * 3 / (fmod(v(new, "amount"), 97) + 1)'
+            ' + fmod(-v(old, "amount") * 2, 7)'
+        ),
+    ),
 ]
 
 
@@ -340,7 +400,7 @@ def compile_jsonlogic(case: Case) -> Evaluator:
 def compile_simpleeval(case: Case) -> Evaluator:
     from simpleeval import EvalWithCompoundTypes
 
-    evaluator = EvalWithCompoundTypes(functions={"v": _get})
+    evaluator = EvalWithCompoundTypes(functions={"v": _get, "fmod": math.fmod})
     parsed = evaluator.parse(case.simpleeval)
 
     def evaluate(event: Event) -> Any:
