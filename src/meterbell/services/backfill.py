@@ -40,7 +40,7 @@ from meterbell.store.events import EventRow
 log = structlog.get_logger(__name__)
 
 INLINE_LIMIT = 1_000  # windows of at most this many events are worked in the request
-CHUNK = 50  # events per transaction: how long live work may wait for the store and the loop
+CHUNK = 200  # events per transaction
 LEASE = timedelta(minutes=2)  # how long the request (or a worker) holds a job between chunks
 MAX_PAGE_SIZE = 100
 
