@@ -12,7 +12,7 @@ schemas for extensions; and the errors each operation really answers with `{"mes
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -22,6 +22,7 @@ from fastapi.openapi.utils import get_openapi
 
 from meterbell.api.routes.entities import ITEM_METHODS, EntityPath, Operation, entity_paths
 from meterbell.domain.catalog import EntitySpec, FieldType
+from meterbell.domain.connectors import CONNECTORS
 
 ORG_PREFIX = "/organizations/{orgId}"
 WRITE_METHODS = frozenset({"post", "put", "delete"})
@@ -293,6 +294,9 @@ def build_document(app: FastAPI) -> dict[str, Any]:
     schemas.update(m3ter["schemas"])
     schemas.update(OWN_SCHEMAS)
     _allow_null(schemas["EventResponse"], "dtActioned")
+    schemas["DestinationType"] = _with_values(
+        schemas["DestinationType"], [c.api_name for c in CONNECTORS]
+    )
     document["components"]["securitySchemes"] = {BEARER: BEARER_SCHEME}
     document["components"]["responses"] = {
         name: {"description": text, "content": {"application/json": {"schema": _ref(MESSAGE)}}}
@@ -314,6 +318,13 @@ def _routes_document(app: FastAPI) -> dict[str, Any]:
         for method, path, operation in entity_operations(entity):
             document["paths"].setdefault(path, {})[method] = _entity_operation(entity, operation)
     return document
+
+
+def _with_values(schema: Mapping[str, Any], values: Sequence[str]) -> dict[str, Any]:
+    """An m3ter enum with meterbell's extensions added (SLACK, a destination type m3ter's
+    DestinationType lacks: docs/integrations.md)."""
+    known = list(schema["enum"])
+    return {**schema, "enum": known + [value for value in values if value not in known]}
 
 
 def _allow_null(schema: dict[str, Any], name: str) -> None:

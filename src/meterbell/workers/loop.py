@@ -28,13 +28,20 @@ async def run_forever(name: str, step: Step, *, wake: asyncio.Event | None, idle
             busy = await step()
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
+            if _being_cancelled():  # the cancellation became another error on its way out
+                raise asyncio.CancelledError from exc
             log.exception("worker step failed", worker=name)
             await asyncio.sleep(ERROR_PAUSE_S)
             continue
         if busy:
             continue
         await _idle(wake, idle_s)
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class Paced:
