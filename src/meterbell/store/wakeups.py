@@ -21,6 +21,8 @@ import asyncpg
 import structlog
 from sqlalchemy import make_url
 
+from meterbell import cancelling
+
 log = structlog.get_logger(__name__)
 
 CHANNEL = "meterbell_wakeups"
@@ -153,9 +155,7 @@ class PostgresRelay:
                     await self._drained.wait()
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancelling.stop(task)
 
     async def _run_forever(self) -> None:
         retry_in = RECONNECT_FIRST_S
@@ -175,6 +175,8 @@ class PostgresRelay:
             try:
                 await self._serve(conn)
             except _CONNECTION_ERRORS as exc:
+                if cancelling.being_cancelled():
+                    raise asyncio.CancelledError from exc
                 log.warning("wake-up relay lost its connection", error=str(exc))
             finally:
                 with contextlib.suppress(*_CONNECTION_ERRORS):

@@ -32,6 +32,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meterbell import cancelling
 from meterbell.domain.alerts import (
     AlertType,
     Occurrence,
@@ -619,9 +620,7 @@ async def _resolve_perform_errors(
 
 
 async def _cancelled(*tasks: asyncio.Task[None]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await cancelling.stop(*tasks)
 
 
 async def _disable_config(conn: AsyncConnection, run: RunRow, why: str, now: datetime) -> bool:

@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from meterbell.cancelling import being_cancelled
+
 log = structlog.get_logger(__name__)
 
 Step = Callable[[], Awaitable[bool]]
@@ -29,7 +31,7 @@ async def run_forever(name: str, step: Step, *, wake: asyncio.Event | None, idle
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if _being_cancelled():  # the cancellation became another error on its way out
+            if being_cancelled():  # the cancellation became another error on its way out
                 raise asyncio.CancelledError from exc
             log.exception("worker step failed", worker=name)
             await asyncio.sleep(ERROR_PAUSE_S)
@@ -37,11 +39,6 @@ async def run_forever(name: str, step: Step, *, wake: asyncio.Event | None, idle
         if busy:
             continue
         await _idle(wake, idle_s)
-
-
-def _being_cancelled() -> bool:
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 class Paced:

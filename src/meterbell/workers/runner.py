@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from meterbell import cancelling
 from meterbell.config import Settings
 from meterbell.domain.integrations import RetryPolicy
 from meterbell.domain.secrets_box import SecretBox
@@ -111,11 +111,7 @@ class Workers:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancelling.stop(*self._tasks)
         self._tasks = []
         await self.deliverer.stop()
         await self.exporter.stop()

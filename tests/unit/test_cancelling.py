@@ -1,0 +1,28 @@
+"""`cancelling.stop` ends a task even when the task swallows the first cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+from meterbell import cancelling
+
+
+async def test_a_task_that_swallows_a_cancellation_is_cancelled_again_until_it_ends() -> None:
+    swallowed = 0
+
+    async def stubborn() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed += 1
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    async with asyncio.timeout(5):
+        await cancelling.stop(task)
+    assert task.cancelled()
+    assert swallowed == 1
