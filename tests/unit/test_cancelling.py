@@ -9,9 +9,11 @@ from meterbell import cancelling
 
 async def test_a_task_that_swallows_a_cancellation_is_cancelled_again_until_it_ends() -> None:
     swallowed = 0
+    started = asyncio.Event()
 
     async def stubborn() -> None:
         nonlocal swallowed
+        started.set()
         while True:
             try:
                 await asyncio.sleep(60)
@@ -21,7 +23,7 @@ async def test_a_task_that_swallows_a_cancellation_is_cancelled_again_until_it_e
                 swallowed += 1
 
     task = asyncio.create_task(stubborn())
-    await asyncio.sleep(0)
+    await started.wait()
     async with asyncio.timeout(5):
         await cancelling.stop(task)
     assert task.cancelled()

@@ -176,14 +176,14 @@ class Deliverer:
         bound = self.limits.timeout_s + STOP_GRACE_S
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=bound)
-        await _cancelled(*self._tasks)
+        await cancelling.stop(*self._tasks)
         if self._writer is not None:
             self._closing = True
             self._results_ready.set()
             await asyncio.wait({self._writer}, timeout=bound)
-            await _cancelled(self._writer)
+            await cancelling.stop(self._writer)
         if self._renewer is not None:
-            await _cancelled(self._renewer)
+            await cancelling.stop(self._renewer)
         async with self.db.write() as conn:
             await run_store.release_leases(conn, self.owner, list(self._holding), self.now())
         self._holding.clear()
@@ -617,10 +617,6 @@ async def _resolve_perform_errors(
         why = f"run {delivered[config_id]} of this integration was delivered."
         for alert_type in (AlertType.INTEGRATION_PERFORM_ERROR, AlertType.INTEGRATION_FAILING):
             await alerts.resolve_alerts(conn, org_id, alert_type, [config_id], why, now)
-
-
-async def _cancelled(*tasks: asyncio.Task[None]) -> None:
-    await cancelling.stop(*tasks)
 
 
 async def _disable_config(conn: AsyncConnection, run: RunRow, why: str, now: datetime) -> bool:
