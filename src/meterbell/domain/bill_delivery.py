@@ -6,7 +6,26 @@ its error event and its alert."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BillJob:
+    """One attempt to send a bill: everything a connector needs, already opened.
+
+    `bill` is the bill in m3ter's shape (BillResponse) with its line items under "lineItems"
+    (LineItemResponse); `customer_id` is the account's external id in the system, from its
+    external mapping; `credentials` are the configuration's, decrypted; `idempotency_key` is
+    derived from the run and is the same on every attempt, so a retry never makes a second
+    invoice."""
+
+    bill: Mapping[str, Any]
+    customer_id: str
+    credentials: Mapping[str, Any]
+    config_data: Mapping[str, Any]
+    idempotency_key: str
 
 
 @dataclass(frozen=True)
