@@ -38,6 +38,9 @@ class AlertType(StrEnum):
     INTEGRATION_PERFORM_ERROR = "INTEGRATION_PERFORM_ERROR"
     INTEGRATION_FAILING = "INTEGRATION_FAILING"
     INTEGRATION_DISABLED = "INTEGRATION_DISABLED"
+    INTEGRATION_AUTHENTICATION_ERROR = "INTEGRATION_AUTHENTICATION_ERROR"
+    INTEGRATION_VALIDATION_ERROR = "INTEGRATION_VALIDATION_ERROR"
+    INTEGRATION_MISSING_ACCOUNT_MAPPING = "INTEGRATION_MISSING_ACCOUNT_MAPPING"
     NOTIFICATION_EVALUATION_ERROR = "NOTIFICATION_EVALUATION_ERROR"
     API_INGEST = "API_INGEST"
     DATA_EXPORT = "DATA_EXPORT"
@@ -181,6 +184,66 @@ def perform_error(
             "the failed runs. The integration's next delivered run resolves this alert."
         ),
         event_id=event_id,
+    )
+
+
+def _bill_refused(
+    org_id: str, config_id: str, alert_type: AlertType, description: str, event_id: str
+) -> Occurrence:
+    return Occurrence(
+        org_id=org_id,
+        type=alert_type,
+        severity=Severity.ERROR,
+        resource_type=ResourceType.INTEGRATION_CONFIGURATION,
+        resource_id=config_id,
+        description=description,
+        event_id=event_id,
+    )
+
+
+def missing_account_mapping(
+    org_id: str, config_id: str, run_id: str, account_id: str, system: str, event_id: str
+) -> Occurrence:
+    """A Bill run found no external mapping of its bill's account in the system."""
+    return _bill_refused(
+        org_id,
+        config_id,
+        AlertType.INTEGRATION_MISSING_ACCOUNT_MAPPING,
+        f"Integration {config_id} could not send run {run_id}: account {account_id} has no "
+        f"external mapping to {system} (externalmappings with m3terEntity 'Account', m3terId "
+        f"{account_id}, externalSystem '{system}'). Create the mapping, then resend the run. "
+        "The integration's next delivered run resolves this alert.",
+        event_id,
+    )
+
+
+def authentication_error(
+    org_id: str, config_id: str, run_id: str, system: str, reason: str, event_id: str
+) -> Occurrence:
+    """The accounts-receivable system refused a Bill integration's credentials."""
+    return _bill_refused(
+        org_id,
+        config_id,
+        AlertType.INTEGRATION_AUTHENTICATION_ERROR,
+        f"{system} refused the credentials of integration {config_id} on run {run_id}: "
+        f"{reason}. Update the configuration's credentials, then resend the run. The "
+        "integration's next delivered run resolves this alert.",
+        event_id,
+    )
+
+
+def validation_error(
+    org_id: str, config_id: str, run_id: str, system: str, reason: str, event_id: str
+) -> Occurrence:
+    """The accounts-receivable system cannot take a bill's data."""
+    return _bill_refused(
+        org_id,
+        config_id,
+        AlertType.INTEGRATION_VALIDATION_ERROR,
+        f"{system} rejected the bill of run {run_id} (integration {config_id}): {reason}. "
+        "Correct the bill or the system's settings, then resend the run. The integration's "
+        "next delivered run resolves this alert.",
+        event_id,
     )
 
 

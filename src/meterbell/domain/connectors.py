@@ -13,10 +13,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from meterbell.domain.bill_credentials import (
+    HTTP_BASIC,
+    OAUTH_CLIENT_CREDENTIALS,
+    STATIC_API_KEY,
+)
 from meterbell.domain.errors import NotFound
 from meterbell.domain.integrations import (
+    BILL_ENTITY,
+    HTTP_JSON_DESTINATION,
     NOTIFICATION_ENTITY,
     SLACK_DESTINATION,
+    STRIPE_DESTINATION,
     WEBHOOK_DESTINATION,
 )
 from meterbell.domain.slack import SLACK_WEBHOOK
@@ -91,6 +99,59 @@ CONNECTORS: tuple[Connector, ...] = (
             ConfigSetting("url", "string", True, "The Slack incoming-webhook URL (kept secret)"),
         ),
         categories=("Notifications",),
+    ),
+    *(
+        Connector(
+            entity_type=BILL_ENTITY,
+            entity_readable_name="Bill",
+            system=HTTP_JSON_DESTINATION,
+            system_display_name="HTTP JSON",
+            api_name="HTTP_JSON",
+            auth_type=auth_type,
+            auth_settings=settings,
+            categories=("Accounting",),
+        )
+        for auth_type, settings in (
+            (
+                STATIC_API_KEY,
+                (
+                    ConfigSetting(
+                        "apiKey",
+                        "string",
+                        True,
+                        "Sent as 'Authorization: Bearer <apiKey>', or alone in the header "
+                        "configData.apiKeyHeader names",
+                    ),
+                ),
+            ),
+            (
+                HTTP_BASIC,
+                (
+                    ConfigSetting("username", "string", True, "HTTP Basic user name"),
+                    ConfigSetting("password", "string", True, "HTTP Basic password"),
+                ),
+            ),
+            (
+                OAUTH_CLIENT_CREDENTIALS,
+                (
+                    ConfigSetting("clientId", "string", True, "OAuth 2.0 client id"),
+                    ConfigSetting("clientSecret", "string", True, "OAuth 2.0 client secret"),
+                    ConfigSetting(
+                        "tokenUrl", "string", True, "Where the client credentials get a token"
+                    ),
+                ),
+            ),
+        )
+    ),
+    Connector(
+        entity_type=BILL_ENTITY,
+        entity_readable_name="Bill",
+        system=STRIPE_DESTINATION,
+        system_display_name="Stripe",
+        api_name="STRIPE",
+        auth_type=STATIC_API_KEY,
+        auth_settings=(ConfigSetting("apiKey", "string", True, "The Stripe secret key"),),
+        categories=("Accounting",),
     ),
 )
 
@@ -181,3 +242,8 @@ def auth_options(
     if not found:
         raise NotFound(f"{system} does not take {entity_type} integrations")
     return [setting.to_json() for c in found for setting in c.auth_settings]
+
+
+def auth_types(connectors: tuple[Connector, ...], system: str, entity_type: str) -> tuple[str, ...]:
+    """The auth types (credential types) `system` takes for `entity_type` integrations."""
+    return tuple(c.auth_type for c in _matching(connectors, entity_type=entity_type, system=system))

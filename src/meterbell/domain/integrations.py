@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from meterbell.domain.bill_delivery import BillSent
 from meterbell.domain.signing import (
     Scheme,
     signed_headers,
@@ -21,11 +22,23 @@ INTEGRATION_CATEGORY = "IntegrationEvent"
 NOTIFICATION_ENTITY = "Notification"
 WEBHOOK_DESTINATION = "Webhook"
 SLACK_DESTINATION = "Slack"
+BILL_ENTITY = "Bill"
+HTTP_JSON_DESTINATION = "HttpJson"
+STRIPE_DESTINATION = "Stripe"
+# The accounts-receivable systems Bill integrations deliver to.
+BILL_DESTINATIONS = (HTTP_JSON_DESTINATION, STRIPE_DESTINATION)
 PERFORM_ERROR = "integration.perform.error"
 DISABLED_ERROR = "integration.disabled.error"
+AUTHENTICATION_ERROR = "integration.authentication.error"
+VALIDATION_ERROR = "integration.validation.error"
+MISSING_MAPPING_ERROR = "integration.missingaccountmapping.error"
 SEALED_SECRET = "sealedSecret"
 # A Slack configuration's incoming-webhook URL, sealed (its `credentials.url` is masked).
 SEALED_URL = "sealedUrl"
+# A Bill configuration's credentials, sealed whole as JSON (its other fields are masked).
+SEALED_CREDENTIALS = "sealedCredentials"
+# What an integration configuration's `credentials` may hold sealed: never shown.
+SEALED_FIELDS = (SEALED_URL, SEALED_CREDENTIALS)
 # Secrets replaced by `rotatesecret` that still sign until their overlap ends, newest first:
 # [{"sealedSecret": ..., "validUntil": ISO time}].
 PREVIOUS_SECRETS = "previousSecrets"
@@ -35,8 +48,9 @@ MAX_PREVIOUS_SECRETS = 5
 
 class RunStatus(StrEnum):
     """m3ter's RunStatus, in the spec's order: where an integration run is in its life.
-    meterbell sets neither AUTH_FAILED nor the two billing ones (ACCOUNTING_PERIOD_CLOSED,
-    INVOICE_ALREADY_PAID), but filters on every one."""
+    meterbell sets AUTH_FAILED on Bill runs whose credentials the system refused, never the
+    two billing ones (ACCOUNTING_PERIOD_CLOSED, INVOICE_ALREADY_PAID), but filters on every
+    one."""
 
     WAITING = "WAITING"
     STARTED = "STARTED"
@@ -155,6 +169,15 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class FinalFailure:
+    """A failure no retry can mend (a Bill the system refused): the run ends at once with
+    `status`, raising the error event `event_name`."""
+
+    status: RunStatus
+    event_name: str
+
+
+@dataclass(frozen=True)
 class AttemptOutcome:
     """What one HTTP attempt came to."""
 
@@ -163,6 +186,9 @@ class AttemptOutcome:
     error: str | None
     retry_after_s: float | None = None
     gone: bool = False
+    final: FinalFailure | None = None
+    # A Bill run's invoice, as the accounts-receivable system made it.
+    invoice: BillSent | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +220,8 @@ def next_step(
     """Where a run goes after an attempt: done, back in the queue, or failed for good."""
     if outcome.ok:
         return NextStep(RunStatus.COMPLETE, None, None)
+    if outcome.final is not None:
+        return NextStep(outcome.final.status, None, outcome.error)
     if outcome.gone or failed_attempts >= policy.attempts:
         return NextStep(RunStatus.ERROR, None, outcome.error)
     if outcome.retry_after_s is not None:
@@ -221,7 +249,9 @@ class DeliveryTarget:
     # The destination's static headers, sent with every request.
     headers: tuple[tuple[str, str], ...] = ()
     # Slack: `sealed_secret` is the sealed incoming-webhook URL, `url` its masked form.
+    # Bill systems: `sealed_secret` is the sealed credentials (JSON), `url` where bills go.
     destination: str = WEBHOOK_DESTINATION
+    config_data: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def closed_reason(self) -> str | None:
@@ -270,12 +300,33 @@ def slack_target(config: Mapping[str, Any]) -> DeliveryTarget:
     )
 
 
+def bill_target(config: Mapping[str, Any]) -> DeliveryTarget:
+    """A Bill configuration is its own destination: its credentials are sealed in it, and its
+    `configData.url` (HttpJson) is where bills go; other systems are named by their name."""
+    config_data = config.get("configData") or {}
+    return DeliveryTarget(
+        config_id=config["id"],
+        enabled=bool(config.get("enabled", True)),
+        destination_id=config["id"],
+        destination_version=int(config["version"]),
+        url=str(config_data.get("url") or config["destination"]),
+        api_key="",
+        sealed_secret=config["credentials"][SEALED_CREDENTIALS],
+        active=True,
+        destination=config["destination"],
+        config_data=config_data,
+    )
+
+
 def config_target(
     config: Mapping[str, Any], webhook: Mapping[str, Any] | None
 ) -> DeliveryTarget | None:
-    """Where a configuration's runs go: Slack, or its webhook (None when that is gone)."""
+    """Where a configuration's runs go: Slack, an accounts-receivable system, or its webhook
+    (None when that is gone)."""
     if config.get("destination") == SLACK_DESTINATION:
         return slack_target(config)
+    if config.get("entityType") == BILL_ENTITY:
+        return bill_target(config)
     return delivery_target(config, webhook) if webhook is not None else None
 
 
@@ -328,6 +379,7 @@ INTEGRATION_ERROR_FIELDS = {
 def integration_error_data(
     *,
     config_id: str,
+    entity_type: str = NOTIFICATION_ENTITY,
     entity_id: str,
     destination: str = WEBHOOK_DESTINATION,
     destination_id: str,
@@ -340,7 +392,7 @@ def integration_error_data(
     """`m3terEvent` of an `integration.*.error` event; rules read it as `new.*`."""
     details = {
         "integrationConfigId": config_id,
-        "entityType": NOTIFICATION_ENTITY,
+        "entityType": entity_type,
         "entityId": entity_id,
         "destination": destination,
         "destinationId": destination_id,

@@ -129,6 +129,29 @@ async def create_in(
     return entity
 
 
+async def update_in(
+    conn: AsyncConnection,
+    org_id: str,
+    spec: EntitySpec,
+    old: Mapping[str, Any],
+    fields: Mapping[str, Any],
+    actor: str,
+) -> tuple[Document, EventRow]:
+    """Replace `old` with `fields` inside the caller's transaction as an API update does: same
+    event, same in-transaction work. The new document and its event."""
+    entity = versioned.stamped(
+        fields,
+        document_id=str(old["id"]),
+        version=int(old["version"]) + 1,
+        created=old,
+        actor=actor,
+    )
+    event = _change_event(org_id, spec, old, entity)
+    await versioned.write_in(conn, org_id, _kind(spec), old, entity, lambda _old, _new: [event])
+    await _after_write(org_id, spec)(conn, entity)
+    return entity, event
+
+
 async def get_entity(db: Database, org_id: str, spec: EntitySpec, entity_id: str) -> Document:
     return await versioned.get(db, org_id, _kind(spec), entity_id)
 

@@ -22,6 +22,9 @@ from meterbell.store.db import Database
 
 EXTERNAL_MAPPING = Kind(DocumentKind.EXTERNAL_MAPPING, "External mapping")
 MAX_PAGE_SIZE = 200
+ACCOUNT_ENTITY = "Account"
+# The mappings of one m3ter entity a Bill run looks through for its customer's id.
+MAX_MAPPINGS_PER_ENTITY = 200
 
 
 async def _checked(db: Database, org_id: str, body: object) -> dict[str, Any]:
@@ -158,3 +161,31 @@ async def mappings_of_external_record(
         FieldFilter("externalId", "eq", (external_id,)),
     ]
     return await _page(db, org_id, filters, query, page_size)
+
+
+def _is_account_in(mapping: Mapping[str, Any], system: str, config_id: str) -> bool:
+    return (
+        str(mapping.get("m3terEntity", "")).lower() == ACCOUNT_ENTITY.lower()
+        and str(mapping.get("externalSystem", "")).lower() == system.lower()
+        and mapping.get("integrationConfigId") in (None, "", config_id)
+    )
+
+
+async def customer_id(
+    conn: AsyncConnection, org_id: str, account_id: str, system: str, config_id: str
+) -> str | None:
+    """The account's id in `system` (a Bill integration's destination), from its external
+    mapping: `m3terEntity` "Account" and `externalSystem` the system's name (either in any
+    case), any `externalTable`, and no `integrationConfigId` or this configuration's. One
+    naming this configuration wins over one naming none; then the oldest."""
+    rows = await document_store.list_entities(
+        conn,
+        org_id,
+        EXTERNAL_MAPPING.name,
+        filters=[FieldFilter("m3terId", "eq", (account_id,))],
+        before_seq=None,
+        limit=MAX_MAPPINGS_PER_ENTITY,
+    )
+    found = [m for _, m in reversed(rows) if _is_account_in(m, system, config_id)]
+    found.sort(key=lambda m: m.get("integrationConfigId") != config_id)
+    return str(found[0]["externalId"]) if found else None

@@ -1,7 +1,9 @@
-"""Integration configurations (`integrationconfigs`): which rule is delivered to which webhook.
+"""Integration configurations (`integrationconfigs`): which rule is delivered to which webhook,
+and which accounts' bills go to which accounts-receivable system.
 
 meterbell delivers Notification integrations to a webhook destination, or to Slack (the
-incoming-webhook URL in the configuration's own `credentials`, sealed: services/slack.py).
+incoming-webhook URL in the configuration's own `credentials`, sealed: services/slack.py), and
+Bill integrations to HttpJson or Stripe (services/bill_integrations.py).
 `enabled` is managed by the service (auto-disable after repeated failures, `POST …/enable` to
 turn it back on).
 """
@@ -17,6 +19,7 @@ from meterbell.domain.alerts import AlertType
 from meterbell.domain.clock import utcnow
 from meterbell.domain.errors import InvalidRequest, NotFound
 from meterbell.domain.integrations import (
+    BILL_ENTITY,
     NOTIFICATION_ENTITY,
     SLACK_DESTINATION,
     WEBHOOK_DESTINATION,
@@ -28,6 +31,7 @@ from meterbell.domain.listing import FieldFilter, id_filters
 from meterbell.domain.pagination import Page
 from meterbell.domain.validation import SERVER_FIELDS, validate_model
 from meterbell.services import alerts, versioned
+from meterbell.services.bill_integrations import checked_bill_config
 from meterbell.services.notifications import RULE
 from meterbell.services.slack import Sealing, public_credentials, slack_credentials
 from meterbell.services.versioned import Document
@@ -60,10 +64,12 @@ async def _checked(
     old: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     fields = validate_model(IntegrationConfigFields, body)
+    if fields.entityType.lower() == BILL_ENTITY.lower():
+        return await checked_bill_config(db, org_id, fields, sealing, old)
     if fields.entityType.lower() != NOTIFICATION_ENTITY.lower():
         raise InvalidRequest(
             f"'entityType' {fields.entityType} is not supported: meterbell delivers "
-            "'Notification' integrations"
+            "'Notification' and 'Bill' integrations"
         )
     if fields.destination.lower() == SLACK_DESTINATION.lower():
         return await _checked_slack(db, org_id, fields, sealing, old)
@@ -169,6 +175,9 @@ async def enable_config(db: Database, org_id: str, config_id: str, actor: str) -
             AlertType.INTEGRATION_DISABLED,
             AlertType.INTEGRATION_PERFORM_ERROR,
             AlertType.INTEGRATION_FAILING,
+            AlertType.INTEGRATION_AUTHENTICATION_ERROR,
+            AlertType.INTEGRATION_VALIDATION_ERROR,
+            AlertType.INTEGRATION_MISSING_ACCOUNT_MAPPING,
         ):
             await alerts.resolve_alerts(
                 conn,

@@ -32,7 +32,8 @@ def _time(value: datetime | None) -> str | None:
 
 
 def public_run(run: run_store.RunRow) -> dict[str, Any]:
-    """A run as the API returns it; `backfill` only on a backfill's runs (an extension)."""
+    """A run as the API returns it; `externalId` only on a Bill run that made an invoice (its
+    `url` is then the invoice's); `backfill` only on a backfill's runs (an extension)."""
     public = {
         "id": run.id,
         "entityType": run.entity_type,
@@ -51,6 +52,8 @@ def public_run(run: run_store.RunRow) -> dict[str, Any]:
         "dtStarted": _time(run.dt_started),
         "dtCompleted": _time(run.dt_completed),
     }
+    if run.external_id is not None:
+        public["externalId"] = run.external_id
     if run.backfill:
         public["backfill"] = True
     return public

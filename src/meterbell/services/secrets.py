@@ -1,5 +1,5 @@
-"""Re-encrypting every stored secret (webhook secrets, Slack incoming-webhook URLs) with the
-current MB_SECRET_KEY, after a key rotation."""
+"""Re-encrypting every stored secret (webhook secrets, Slack incoming-webhook URLs, Bill
+integrations' credentials) with the current MB_SECRET_KEY, after a key rotation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meterbell.domain.documents import DocumentKind
-from meterbell.domain.integrations import PREVIOUS_SECRETS, SEALED_SECRET, SEALED_URL
+from meterbell.domain.integrations import PREVIOUS_SECRETS, SEALED_FIELDS, SEALED_SECRET
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.store import documents as document_store
 from meterbell.store.db import Database
@@ -53,17 +53,18 @@ def _webhook_resealed(box: SecretBox, webhook: dict[str, Any]) -> dict[str, Any]
 
 
 def _config_sealed(config: Mapping[str, Any]) -> list[str]:
-    """The sealed URL of a Slack configuration (other configurations hold none)."""
+    """What a configuration holds sealed: a Slack configuration's URL, a Bill configuration's
+    credentials (Webhook configurations hold none)."""
     credentials = config.get("credentials") or {}
-    return [credentials[SEALED_URL]] if SEALED_URL in credentials else []
+    return [credentials[name] for name in SEALED_FIELDS if name in credentials]
 
 
 def _config_resealed(box: SecretBox, config: dict[str, Any]) -> dict[str, Any]:
-    credentials = config["credentials"]
-    return {
-        **config,
-        "credentials": {**credentials, SEALED_URL: box.reseal(credentials[SEALED_URL])},
-    }
+    credentials = dict(config["credentials"])
+    for name in SEALED_FIELDS:
+        if name in credentials:
+            credentials[name] = box.reseal(credentials[name])
+    return {**config, "credentials": credentials}
 
 
 HOLDERS = (
@@ -106,7 +107,8 @@ async def _reencrypt_batch(
 async def reencrypt_secrets(
     db: Database, box: SecretBox, batch_size: int = REENCRYPT_BATCH_SIZE
 ) -> Reencrypted:
-    """Seal every stored secret (webhook secrets, Slack URLs) with the current key, a batch
+    """Seal every stored secret (webhook secrets, Slack URLs, Bill credentials) with the
+    current key, a batch
     per transaction. Idempotent: a secret already sealed with the current key is left alone."""
     outcome = Reencrypted()
     for holder in HOLDERS:

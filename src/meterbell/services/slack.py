@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from meterbell.domain.errors import InvalidRequest
-from meterbell.domain.integrations import SEALED_URL, SLACK_DESTINATION
+from meterbell.domain.integrations import SEALED_FIELDS, SEALED_URL, SLACK_DESTINATION
 from meterbell.domain.secrets_box import SecretBox
 from meterbell.domain.slack import MASK, SLACK_WEBHOOK, SlackCredentials, masked_url
 from meterbell.domain.validation import validate_model
@@ -91,4 +91,4 @@ async def slack_credentials(
 
 def public_credentials(credentials: Mapping[str, Any]) -> dict[str, Any]:
     """Credentials as the API shows them: without anything sealed."""
-    return {k: v for k, v in credentials.items() if k != SEALED_URL}
+    return {k: v for k, v in credentials.items() if k not in SEALED_FIELDS}

@@ -54,6 +54,7 @@ class RunRow:
     dt_started: datetime | None = None
     dt_completed: datetime | None = None
     backfill: bool | None = None  # a backfill's run (services/backfill.py); NULL otherwise
+    external_id: str | None = None  # a Bill run's invoice in the accounts-receivable system
     seq: int = field(default=0, compare=False)
     # When the run's event was written: not a column of its own, known where runs are made
     # and claimed, for meterbell_delivery_seconds.
@@ -118,13 +119,16 @@ async def claim_due(
 
 @dataclass(frozen=True)
 class FinishedAttempt:
-    """One attempt of a run, and where the run goes next."""
+    """One attempt of a run, and where the run goes next; for a Bill run that made an
+    invoice, its id and URL in the accounts-receivable system (the run's `url` then)."""
 
     run: RunRow
     status: RunStatus
     next_attempt_at: datetime | None
     error: str | None
     log: dict[str, Any]
+    external_id: str | None = None
+    external_url: str | None = None
 
 
 # Built once: the deliverer records every attempt through these two statements.
@@ -141,6 +145,7 @@ _FINISH_RUN = (
         lease_owner=None,
         error=bindparam("new_error"),
         url=bindparam("new_url"),
+        external_id=bindparam("new_external_id"),
         dt_started=bindparam("started"),
         dt_completed=bindparam("completed"),
     )
@@ -167,7 +172,8 @@ async def finish_attempts(
                 "new_status": a.status,
                 "due": a.next_attempt_at,
                 "new_error": a.error,
-                "new_url": a.log.get("url"),
+                "new_url": a.external_url if a.external_id else a.log.get("url"),
+                "new_external_id": a.external_id,
                 "started": a.run.dt_started or at,
                 "completed": at if a.next_attempt_at is None else None,
             }
@@ -377,6 +383,23 @@ async def reset_failures(
         .returning(integration_health.c.org_id, integration_health.c.config_id)
     )
     return [(row.org_id, row.config_id) for row in rows]
+
+
+async def configs_with_runs(
+    conn: AsyncConnection, org_id: str, entity_type: str, entity_id: str
+) -> set[str]:
+    """The integration configurations that have a run for this entity already."""
+    runs = integration_runs.c
+    rows = await conn.execute(
+        select(runs.config_id)
+        .where(
+            (runs.org_id == org_id)
+            & (runs.entity_type == entity_type)
+            & (runs.entity_id == entity_id)
+        )
+        .distinct()
+    )
+    return {row.config_id for row in rows}
 
 
 def _held_by(owner: str, run_ids: Collection[str]) -> ColumnElement[bool]:

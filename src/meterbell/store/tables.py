@@ -145,6 +145,8 @@ integration_runs = Table(
     Column("dt_started", Timestamp, nullable=True),
     Column("dt_completed", Timestamp, nullable=True),
     Column("backfill", Boolean, nullable=True),  # a backfill's run; else NULL
+    # A Bill run's invoice in the accounts-receivable system (its `url` is the invoice's URL).
+    Column("external_id", String(500), nullable=True),
     Index(
         "ix_runs_due",
         "next_attempt_at",

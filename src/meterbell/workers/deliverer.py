@@ -1,4 +1,5 @@
-"""The deliverer: sends integration runs as signed webhook requests.
+"""The deliverer: sends integration runs as signed webhook requests, Slack messages, or bills
+to accounts-receivable systems (workers/bill_sender.py).
 
 Runs reach it two ways: straight from the in-process dispatcher (already leased to this
 worker), or by claiming due runs from the store (retries, runs of other processes, runs whose
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,19 +38,27 @@ from meterbell import cancelling
 from meterbell.domain.alerts import (
     AlertType,
     Occurrence,
+    authentication_error,
     integration_disabled,
     integration_failing,
+    missing_account_mapping,
     perform_error,
+    validation_error,
 )
+from meterbell.domain.bill_delivery import BillJob
 from meterbell.domain.clock import as_utc, isoformat, utcnow
 from meterbell.domain.deadletters import Worker, WorkItem, error_summary
 from meterbell.domain.documents import SYSTEM_ACTOR, DocumentKind
 from meterbell.domain.integrations import (
+    AUTHENTICATION_ERROR,
+    BILL_ENTITY,
     DISABLED_ERROR,
     INTEGRATION_CATEGORY,
+    MISSING_MAPPING_ERROR,
     NOTIFICATION_ENTITY,
     PERFORM_ERROR,
     SLACK_DESTINATION,
+    VALIDATION_ERROR,
     AttemptOutcome,
     DeliveryTarget,
     NextStep,
@@ -68,6 +78,7 @@ from meterbell.metrics import (
     DELIVERY_SUCCEEDED,
 )
 from meterbell.services import alerts
+from meterbell.services.external_mappings import customer_id
 from meterbell.store import documents as document_store
 from meterbell.store import events as event_store
 from meterbell.store import runs as run_store
@@ -75,6 +86,13 @@ from meterbell.store.db import Database, after_commit
 from meterbell.store.events import EventRow
 from meterbell.store.runs import RunRow
 from meterbell.store.wakeups import Wakeup
+from meterbell.workers.bill_sender import (
+    bill_connectors,
+    idempotency_key,
+    missing_mapping,
+    send_bill,
+)
+from meterbell.workers.http_json_sender import OAuthTokens
 from meterbell.workers.isolation import MAX_ITEM_FAILURES, Isolation
 from meterbell.workers.sender import Sent, SignedSender
 from meterbell.workers.slack_sender import post_to_slack
@@ -91,6 +109,16 @@ WRITE_RETRY_PAUSE_S = 0.5
 # Shutdown waits for requests in flight (each bounded by the delivery timeout) and for their
 # results to be written, this much longer than the timeout at most.
 STOP_GRACE_S = 2.0
+# Statuses a run fails with for good: each raises its error event and alert.
+FAILED_STATUSES = frozenset({RunStatus.ERROR, RunStatus.AUTH_FAILED})
+# Alerts the next delivered run of an integration resolves.
+RESOLVED_BY_DELIVERY = (
+    AlertType.INTEGRATION_PERFORM_ERROR,
+    AlertType.INTEGRATION_FAILING,
+    AlertType.INTEGRATION_AUTHENTICATION_ERROR,
+    AlertType.INTEGRATION_VALIDATION_ERROR,
+    AlertType.INTEGRATION_MISSING_ACCOUNT_MAPPING,
+)
 UNRECORDABLE = (
     "The attempt's result could not be recorded (the store refused it; see the server log). "
     "Resend the run to try again."
@@ -158,6 +186,7 @@ class Deliverer:
             concurrency=limits.concurrency,
             https_only=limits.https_only,
         )
+        self._bill_connectors = bill_connectors(self._sender, OAuthTokens())
         self._writer: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._stopping = False
@@ -341,7 +370,10 @@ class Deliverer:
         return sent.outcome, attempt_log
 
     async def _send(self, run: RunRow, target: DeliveryTarget) -> Sent:
-        """One request: to Slack, the run's message; to a webhook, its signed body."""
+        """One request: to Slack, the run's message; to an accounts-receivable system, its
+        bill; to a webhook, its signed body."""
+        if run.entity_type == BILL_ENTITY:
+            return await self._send_bill(run, target)
         if target.destination == SLACK_DESTINATION:
             url = self._opened(target).current
             return await post_to_slack(self._sender, url, target.url, run, self.limits.public_url)
@@ -349,7 +381,27 @@ class Deliverer:
         headers = request_headers(target, self._opened(target), body, run.id, utcnow())
         return await self._sender.post(target.url, body, headers)
 
-    # ---- recording results --------------------------------------------------------------
+    async def _send_bill(self, run: RunRow, target: DeliveryTarget) -> Sent:
+        """The run's bill (its body), to the customer its account is mapped to in the system."""
+        bill = orjson.loads(run.body)
+        account_id = str(bill.get("accountId", ""))
+        async with self.db.read() as conn:
+            customer = await customer_id(
+                conn, run.org_id, account_id, target.destination, run.config_id
+            )
+        if customer is None:
+            return missing_mapping(account_id, target.destination)
+        job = BillJob(
+            bill=bill,
+            customer_id=customer,
+            credentials=orjson.loads(self._opened(target).current),
+            config_data=target.config_data,
+            idempotency_key=idempotency_key(run),
+        )
+        connector = self._bill_connectors.get(target.destination)
+        if connector is None:
+            raise LookupError(f"this build has no connector for {target.destination}")
+        return await send_bill(connector, job)
 
     # ---- leases -------------------------------------------------------------------------
 
@@ -456,7 +508,12 @@ class Deliverer:
             conn,
             [
                 run_store.FinishedAttempt(
-                    r.run, r.step.status, r.step.next_attempt_at, r.step.error, r.attempt_log or {}
+                    r.run,
+                    r.step.status,
+                    r.step.next_attempt_at,
+                    r.step.error,
+                    r.attempt_log or {},
+                    *_invoice(r.outcome),
                 )
                 for r in attempted
             ],
@@ -465,7 +522,7 @@ class Deliverer:
         for result in attempted:
             if result.step.status == RunStatus.COMPLETE:
                 delivered[result.run.config_id] = result.run.id
-            elif result.step.status == RunStatus.ERROR:
+            elif result.step.status in FAILED_STATUSES:
                 raised.extend(await self._failed_run(conn, result, now))
                 if result.crash is not None:
                     await self._set_aside(conn, result.run, result.crash, now)
@@ -483,10 +540,9 @@ class Deliverer:
         due (another event and alert)."""
         run, outcome = result.run, result.outcome
         reason = result.step.error or "delivery failed"
-        failed = self._error_event(PERFORM_ERROR, run, outcome, reason, now)
-        raised = [
-            (failed, perform_error(run.org_id, run.config_id, run.id, run.url, reason, failed.id))
-        ]
+        name = outcome.final.event_name if outcome and outcome.final else PERFORM_ERROR
+        failed = self._error_event(name, run, outcome, reason, now)
+        raised = [(failed, _failure_alert(name, run, reason, failed.id))]
         failures = await run_store.count_failure(conn, run.org_id, run.config_id)
         if outcome is not None and outcome.gone:
             why = f"the receiver answered 410 Gone on run {run.id}"
@@ -531,6 +587,7 @@ class Deliverer:
             event_time=now,
             m3ter_event=integration_error_data(
                 config_id=run.config_id,
+                entity_type=run.entity_type,
                 entity_id=run.entity_id,
                 destination=run.destination,
                 destination_id=run.destination_id,
@@ -542,6 +599,27 @@ class Deliverer:
             ),
             resource_id=run.config_id,
         )
+
+
+def _invoice(outcome: AttemptOutcome | None) -> tuple[str | None, str | None]:
+    """The id and URL of the invoice an attempt made, if it made one."""
+    invoice = outcome.invoice if outcome else None
+    return (invoice.external_id, invoice.url) if invoice else (None, None)
+
+
+def _failure_alert(name: str, run: RunRow, reason: str, event_id: str) -> Occurrence:
+    """The alert of a run failed for good with the error event `name`."""
+    org_id, config_id = run.org_id, run.config_id
+    if name == MISSING_MAPPING_ERROR:
+        account_id = str(orjson.loads(run.body).get("accountId", ""))
+        return missing_account_mapping(
+            org_id, config_id, run.id, account_id, run.destination, event_id
+        )
+    if name == AUTHENTICATION_ERROR:
+        return authentication_error(org_id, config_id, run.id, run.destination, reason, event_id)
+    if name == VALIDATION_ERROR:
+        return validation_error(org_id, config_id, run.id, run.destination, reason, event_id)
+    return perform_error(org_id, config_id, run.id, run.url, reason, event_id)
 
 
 def _log_ids(run: RunRow) -> dict[str, Any]:
@@ -615,7 +693,7 @@ async def _resolve_perform_errors(
     Only integrations that had failures are looked at: a delivery costs no extra query."""
     for org_id, config_id in recovered:
         why = f"run {delivered[config_id]} of this integration was delivered."
-        for alert_type in (AlertType.INTEGRATION_PERFORM_ERROR, AlertType.INTEGRATION_FAILING):
+        for alert_type in RESOLVED_BY_DELIVERY:
             await alerts.resolve_alerts(conn, org_id, alert_type, [config_id], why, now)
 
 

@@ -1,0 +1,73 @@
+"""Sending a Bill run to its accounts-receivable system: which connector each system has (the
+one place a destination's name meets its connector), the job a run comes to, and what a
+connector's answer means for the run (domain/bill_delivery.py)."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from meterbell.domain.bill_delivery import (
+    BillCredentialsRefused,
+    BillJob,
+    BillNotSent,
+    BillRejected,
+    BillSent,
+)
+from meterbell.domain.integrations import (
+    AUTHENTICATION_ERROR,
+    HTTP_JSON_DESTINATION,
+    MISSING_MAPPING_ERROR,
+    VALIDATION_ERROR,
+    AttemptOutcome,
+    FinalFailure,
+    RunStatus,
+)
+from meterbell.store.runs import RunRow
+from meterbell.workers.http_json_sender import OAuthTokens, send_bill_as_json
+from meterbell.workers.sender import Sent, SignedSender
+
+BillConnector = Callable[[BillJob], Awaitable[BillSent]]
+
+# What a refusal no retry can mend ends a run with; other BillNotSent (the system down) are
+# retried as failed webhook requests are.
+FINAL_FAILURES: Mapping[type[BillNotSent], FinalFailure] = {
+    BillCredentialsRefused: FinalFailure(RunStatus.AUTH_FAILED, AUTHENTICATION_ERROR),
+    BillRejected: FinalFailure(RunStatus.ERROR, VALIDATION_ERROR),
+}
+MISSING_MAPPING = FinalFailure(RunStatus.ERROR, MISSING_MAPPING_ERROR)
+
+
+def bill_connectors(sender: SignedSender, tokens: OAuthTokens) -> dict[str, BillConnector]:
+    """Each accounts-receivable system's connector, by destination name."""
+    return {HTTP_JSON_DESTINATION: functools.partial(send_bill_as_json, sender, tokens)}
+
+
+def idempotency_key(run: RunRow) -> str:
+    """The same on every attempt of a run (and on another worker's, after a crash)."""
+    return f"meterbell-run-{run.id}"
+
+
+def _sent(outcome: AttemptOutcome, started: float) -> Sent:
+    return Sent(outcome, None, "", {}, time.perf_counter() - started)
+
+
+def missing_mapping(account_id: str, system: str) -> Sent:
+    """A run whose bill's account has no external mapping to the system: nothing was sent."""
+    error = (
+        f"account {account_id} has no external mapping to {system}: create one (m3terEntity "
+        f"'Account', m3terId {account_id}, externalSystem '{system}'), then resend the run"
+    )
+    return _sent(AttemptOutcome(False, None, error, final=MISSING_MAPPING), time.perf_counter())
+
+
+async def send_bill(connector: BillConnector, job: BillJob) -> Sent:
+    """Run the connector: the invoice it made, or why it made none."""
+    started = time.perf_counter()
+    try:
+        invoice = await connector(job)
+    except BillNotSent as exc:
+        final = next((f for kind, f in FINAL_FAILURES.items() if isinstance(exc, kind)), None)
+        return _sent(AttemptOutcome(False, None, exc.message, final=final), started)
+    return _sent(AttemptOutcome(True, None, None, invoice=invoice), started)
