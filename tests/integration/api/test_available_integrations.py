@@ -53,7 +53,7 @@ SLACK_DESTINATION = {
 async def test_available_configuration_lists_notifications_to_webhooks_and_slack(
     api: OrgApi,
 ) -> None:
-    response = await api.get("integrationconfigs/available")
+    response = await api.get("integrationconfigs/available", params={"entityType": "notification"})
     assert response.status_code == 200, response.text
     assert response.json() == {
         "supportedEntities": {
@@ -67,14 +67,32 @@ async def test_available_configuration_lists_notifications_to_webhooks_and_slack
         "selectedConfigurations": {},
         "globalConfigurationOptions": [],
     }
-    filtered = await api.get("integrationconfigs/available", params={"entityType": "notification"})
-    assert filtered.json() == response.json()
+    everything = await api.get("integrationconfigs/available")
+    assert sorted(everything.json()["supportedEntities"]) == ["Bill", "Notification"]
     slack = await api.get("integrationconfigs/available", params={"systemName": "slack"})
     assert slack.json()["supportedEntities"]["Notification"]["destinations"] == [SLACK_DESTINATION]
-    for params in ({"entityType": "Bill"}, {"systemName": "Stripe"}):
-        none = await api.get("integrationconfigs/available", params=params)
-        assert none.status_code == 200
-        assert none.json()["supportedEntities"] == {}
+    none = await api.get("integrationconfigs/available", params={"systemName": "Xero"})
+    assert none.status_code == 200
+    assert none.json()["supportedEntities"] == {}
+
+
+async def test_available_configuration_lists_bills_to_http_json_and_stripe(api: OrgApi) -> None:
+    response = await api.get("integrationconfigs/available", params={"entityType": "Bill"})
+    assert response.status_code == 200, response.text
+    (entity,) = response.json()["supportedEntities"].values()
+    assert entity["readableName"] == "Bill"
+    pairs = [(d["destination"], d["authType"]) for d in entity["destinations"]]
+    assert pairs == [
+        ("HttpJson", "STATIC_API_KEY"),
+        ("HttpJson", "HTTP_BASIC"),
+        ("HttpJson", "OAUTH_CLIENT_CREDENTIALS"),
+        ("Stripe", "STATIC_API_KEY"),
+    ]
+    oauth = await api.get("integrationconfigs/available/HttpJson/auth/Bill")
+    names = [setting["name"] for setting in oauth.json()]
+    assert names == ["apiKey", "username", "password", "clientId", "clientSecret", "tokenUrl"]
+    stripe = await api.get("integrationconfigs/available/stripe/entities")
+    assert stripe.json() == [{"entityType": "Bill", "readableName": "Bill"}]
 
 
 async def test_available_systems(api: OrgApi) -> None:
@@ -92,13 +110,26 @@ async def test_available_systems(api: OrgApi) -> None:
     }
     systems = await api.get("integrationconfigs/available/systems")
     assert systems.status_code == 200, systems.text
-    assert systems.json() == [webhook_system, slack_system]
+    assert systems.json()[:2] == [webhook_system, slack_system]
     for_notifications = await api.get(
         "integrationconfigs/available/systems", params={"entityType": "Notification"}
     )
     assert for_notifications.json() == [webhook_system, slack_system]
     for_bills = await api.get("integrationconfigs/available/systems", params={"entityType": "Bill"})
-    assert for_bills.json() == []
+    assert for_bills.json() == [
+        {
+            "identifier": "HttpJson",
+            "displayName": "HTTP JSON",
+            "validationSupported": False,
+            "supportedAuthTypes": ["STATIC_API_KEY", "HTTP_BASIC", "OAUTH_CLIENT_CREDENTIALS"],
+        },
+        {
+            "identifier": "Stripe",
+            "displayName": "Stripe",
+            "validationSupported": False,
+            "supportedAuthTypes": ["STATIC_API_KEY"],
+        },
+    ]
 
 
 async def test_available_entities_and_auth_of_a_system(api: OrgApi) -> None:
@@ -115,8 +146,12 @@ async def test_available_entities_and_auth_of_a_system(api: OrgApi) -> None:
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
-        ("integrationconfigs/available/Stripe/entities", "No integration system named Stripe"),
-        ("integrationconfigs/available/Stripe/auth/Notification", "supports Slack, Webhook"),
+        ("integrationconfigs/available/Xero/entities", "No integration system named Xero"),
+        (
+            "integrationconfigs/available/Xero/auth/Notification",
+            "supports HttpJson, Slack, Stripe, Webhook",
+        ),
+        ("integrationconfigs/available/Stripe/auth/Notification", "Stripe does not take"),
         ("integrationconfigs/available/Webhook/auth/Bill", "Webhook does not take Bill"),
     ],
 )

@@ -178,7 +178,7 @@ async def test_a_webhook_configuration_can_become_a_slack_one(api: OrgApi) -> No
             "in 'credentials.url'",
         ),
         ({"entityId": "not-a-rule"}, "'entityId' must be the id of a notification rule"),
-        ({"entityType": "Bill"}, "'entityType' Bill is not supported"),
+        ({"entityType": "Bill"}, "'destination' Slack is not supported for Bill integrations"),
     ],
 )
 async def test_bad_input_is_refused_saying_what_to_fix(
