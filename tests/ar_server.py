@@ -9,6 +9,7 @@ system would: a repeated key answers the invoice it made."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections import deque
 from dataclasses import dataclass, field
@@ -37,6 +38,11 @@ class ArServer:
     requests: list[Taken] = field(default_factory=list)
     invoices: dict[str, str] = field(default_factory=dict)  # idempotency key → invoice id
     tokens_given: list[str] = field(default_factory=list)
+    # Answers to hold back this long after making the invoice, one per bill, in turn: the
+    # sender times out, as if the answer were lost.
+    late_answers: deque[float] = field(default_factory=deque)
+    # What a taken bill is answered with instead of `{"id", "url"}`, if set.
+    taken_answer: Any = None
     port: int = 0
     _runner: web.AppRunner | None = None
 
@@ -60,6 +66,10 @@ class ArServer:
             return web.json_response({"message": message}, status=status)
         key = request.headers["Idempotency-Key"]
         invoice_id = self.invoices.setdefault(key, f"inv_{len(self.invoices) + 1}")
+        if self.late_answers:
+            await asyncio.sleep(self.late_answers.popleft())
+        if self.taken_answer is not None:
+            return web.json_response(self.taken_answer)
         return web.json_response({"id": invoice_id, "url": self.url(f"/i/{invoice_id}")})
 
     async def _token(self, request: web.Request) -> web.Response:

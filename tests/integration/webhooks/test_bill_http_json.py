@@ -300,6 +300,20 @@ async def test_a_system_down_is_retried_with_the_same_idempotency_key(
     assert ar.invoices == {f"meterbell-run-{run['id']}": "inv_1"}
 
 
+async def test_an_answer_lost_after_the_invoice_was_made_makes_no_second_invoice(
+    live: OrgApi, ar: ArServer
+) -> None:
+    ar.late_answers.append(FAST_DELIVERY["delivery_timeout_s"] + 0.5)
+    _, _, run = await sent_bill(live, ar, {"type": "STATIC_API_KEY", "apiKey": API_KEY})
+    assert run["status"] == "COMPLETE", run
+    assert run["attempts"] == 2
+    (first, second) = await attempts_of(live, run)
+    assert "timed out" in first["error"]
+    assert second["error"] is None
+    assert ar.invoices == {f"meterbell-run-{run['id']}": "inv_1"}
+    assert run["externalId"] == "inv_1"
+
+
 async def test_a_system_down_for_good_fails_runs_then_disables_the_integration(
     live: OrgApi, ar: ArServer
 ) -> None:
