@@ -244,6 +244,7 @@ OWN_RESPONSES: Mapping[tuple[str, str], Any] = {
 ALSO_ANSWERS: Mapping[tuple[str, str], tuple[int, ...]] = {
     ("get", f"{ORG_PREFIX}/measurements/failedIngest/getDownloadUrl"): (404,),
     ("post", f"{ORG_PREFIX}/notifications/evaluate"): (404,),
+    ("post", f"{ORG_PREFIX}/bills/approve"): (404,),
     ("get", "/downloads/{orgId}/failedIngest"): (404,),
     ("get", f"{ORG_PREFIX}/dataexports/jobs/{{jobId}}/getdownloadurl"): (409,),
     ("post", "/oauth/token"): (429,),
