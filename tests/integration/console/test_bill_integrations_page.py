@@ -1,12 +1,16 @@
 """The console's Integrations page shows a Bill configuration by its account and its system's
-URL, never its credentials."""
+URL, never its credentials; a Bill run's page shows its bill and its invoice."""
 
 from __future__ import annotations
 
 import html
+import uuid
+from datetime import UTC, datetime
 
 import httpx
 
+from meterbell.domain.integrations import RunStatus
+from meterbell.store import runs as run_store
 from meterbell.store.db import Database
 from tests.conftest import OrgApi
 from tests.integration.api.test_bill_config import SECRETS, URL, created, new_account
@@ -29,3 +33,36 @@ async def test_the_console_lists_a_bill_configuration(
     assert f"HttpJson <code>{URL}</code>" in text
     assert f"integrations/runs?destinationId={config['id']}" in text
     assert SECRETS[0] not in text
+
+
+async def test_a_bill_runs_page_shows_its_bill_and_invoice(
+    api: OrgApi, db: Database, transport: httpx.ASGITransport
+) -> None:
+    config = await created(api)
+    run = run_store.RunRow(
+        id=str(uuid.uuid4()),
+        org_id=api.org_id,
+        config_id=config["id"],
+        entity_type="Bill",
+        entity_id=str(uuid.uuid4()),
+        destination="HttpJson",
+        destination_id=config["id"],
+        event_id=str(uuid.uuid4()),
+        status=RunStatus.COMPLETE,
+        body="{}",
+        dt_created=datetime.now(UTC),
+        url="https://ledger.example.com/i/INV-7",
+        external_id="INV-7",
+    )
+    async with db.write() as conn:
+        await run_store.insert_runs(conn, [run])
+    browser = await signed_in_client(transport, db, api.org_id)
+    try:
+        page = await browser.get(f"/console/orgs/{api.org_id}/integrations/runs/{run.id}")
+    finally:
+        await browser.aclose()
+    assert page.status_code == 200, page.text
+    text = html.unescape(page.text)
+    runs_of_bill = f"/console/orgs/{api.org_id}/integrations/runs?entityId={run.entity_id}"
+    assert f'<dt>Bill</dt><dd><a href="{runs_of_bill}">' in text
+    assert "<code>INV-7</code> at <code>https://ledger.example.com/i/INV-7</code>" in text
