@@ -158,9 +158,9 @@ async def lock(db: Database, org_id: str, bill_id: str, actor: str) -> Document:
                 f"Bill {bill_id} is {old.get('status') or PENDING}: approve it before locking it "
                 '(PUT bills/{id}/status with {"status": "APPROVED"})'
             )
-        changes = {"locked": True, "lockedBy": actor, "dtLocked": isoformat(utcnow())}
         if old.get("locked"):
             return old
+        changes = {"locked": True, "lockedBy": actor, "dtLocked": isoformat(utcnow())}
         return await _changed(conn, org_id, old, changes, actor)
 
 
