@@ -88,6 +88,9 @@ RESULT_BATCH = 500
 # do not let a lease lapse.
 RENEWALS_PER_LEASE = 3
 WRITE_RETRY_PAUSE_S = 0.5
+# The event loop's clock and the wall clock differ a little: a claim woken for a due time
+# comes this much after it, so the run is due by then.
+WAKE_MARGIN_S = 0.005
 # Shutdown waits for requests in flight (each bounded by the delivery timeout) and for their
 # results to be written, this much longer than the timeout at most.
 STOP_GRACE_S = 2.0
@@ -213,7 +216,7 @@ class Deliverer:
             return False
         now = self.now()
         async with self.db.write() as conn:
-            runs = await run_store.claim_due(
+            claimed = await run_store.claim_due(
                 conn,
                 now=now,
                 lease_until=now + self.lease,
@@ -221,14 +224,21 @@ class Deliverer:
                 limit=room,
                 skip_destinations=self._saturated(),
             )
-            targets = await _targets_for(conn, runs) if runs else {}
-        for run in runs:
+            targets = await _targets_for(conn, claimed.runs) if claimed.runs else {}
+        for run in claimed.runs:
             target = targets.get(run.config_id)
             if isinstance(target, Exception):
                 self._hold_crashed(run, target)
             else:
                 self._enqueue(run, target)
-        return len(runs) == room
+        self._wake_at(claimed.held_until, now)
+        return len(claimed.runs) + len(claimed.held_until) == room
+
+    def _wake_at(self, times: list[datetime], now: datetime) -> None:
+        """Claim again at each of these times (runs fall due then)."""
+        loop = asyncio.get_running_loop()
+        for at in set(times):
+            loop.call_later((at - now).total_seconds() + WAKE_MARGIN_S, self.claim_wake.set)
 
     def _hold_crashed(self, run: RunRow, error: Exception) -> None:
         """A run whose target could not even be read: its failed attempt goes to the writer."""
@@ -430,13 +440,9 @@ class Deliverer:
             self._holding.pop(result.run.id, None)
 
     def _schedule_retries(self, batch: list[Result], now: datetime) -> None:
-        waits = [
-            (r.step.next_attempt_at - now).total_seconds()
-            for r in batch
-            if r.step.next_attempt_at is not None
-        ]
-        if waits:
-            asyncio.get_running_loop().call_later(max(min(waits), 0), self.claim_wake.set)
+        retries = [r.step.next_attempt_at for r in batch if r.step.next_attempt_at is not None]
+        if retries:
+            self._wake_at([min(retries)], now)
 
     async def _record(self, conn: AsyncConnection, batch: list[Result], now: datetime) -> None:
         """Write a batch of results, with the error events and alerts they raise."""
