@@ -244,6 +244,12 @@ class StripeStandin:
             self._release.set()
         self._release = asyncio.Event()
 
+    def forget_idempotency_keys(self) -> None:
+        """Forget every saved answer, as Stripe does 24 hours after a key's first use: the same
+        key then carries out its request again."""
+        with self._lock:
+            self._state.idempotent.clear()
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()

@@ -258,6 +258,21 @@ def test_an_idempotent_replay_returns_the_same_invoice_and_creates_one(
     assert [r.replayed for r in stripe_server.requests(key=key)] == [False, True]
 
 
+def test_a_forgotten_key_carries_out_its_request_again(
+    stripe_server: StripeStandin, client: stripe.StripeClient
+) -> None:
+    customer = client.v1.customers.create({"name": "Twice"})
+    params: stripe.params.InvoiceCreateParams = {"customer": customer.id, "currency": "usd"}
+    first = client.v1.invoices.create(params, {"idempotency_key": "bill-9"})
+    stripe_server.forget_idempotency_keys()
+
+    again = client.v1.invoices.create(params, {"idempotency_key": "bill-9"})
+
+    assert again.id != first.id
+    assert replayed(again) is None
+    assert len(stripe_server.invoices(customer.id)) == 2
+
+
 def test_reusing_an_idempotency_key_with_other_parameters_is_refused(
     stripe_server: StripeStandin, client: stripe.StripeClient
 ) -> None:

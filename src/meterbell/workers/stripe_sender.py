@@ -2,13 +2,16 @@
 `stripe` package's async client, with the tenant's own API key (never `stripe.api_key`, which
 is global).
 
-Steps, each a create with its own idempotency key (the job's key plus the step):
+Steps, each a create with its own idempotency key (the job's key plus the step), and each key
+also kept in the created object's metadata (`meterbell_key`):
 1. `POST /v1/invoices` (`<key>-invoice`): a draft invoice for the mapped customer that takes no
    pending items of other origin and that Stripe does not finalize by itself;
 2. `POST /v1/invoiceitems` (`<key>-item-<n>`) for line item n, attached to that invoice;
 3. `POST /v1/invoices/{id}/finalize` (`<key>-finalize`), handing collection over to Stripe.
-The invoice comes first, so a retry after a crash at any step replays what was done (the same
-invoice, the same items) and only does what was not: one invoice per job, each item once."""
+Before them, the customer's latest invoices are searched for one an earlier attempt of the job
+made: a finalized one is the answer, a draft is completed with the items it lacks. That covers
+a retry or resend after Stripe has forgotten the keys (24 hours); the keys cover attempts that
+overlap. Either way a job makes one invoice, each item once."""
 
 from __future__ import annotations
 
@@ -35,6 +38,10 @@ from meterbell.domain.stripe_invoice import StripeInvoice, StripeItem, stripe_in
 
 DEFAULT_TIMEOUT_S = 30.0
 API_KEY = "apiKey"
+# Invoice and item metadata: the idempotency key each was created with.
+KEY_METADATA = "meterbell_key"
+# How many of a customer's latest invoices are searched for one an earlier attempt made.
+LOOKBACK = 100
 
 
 async def send_bill_to_stripe(
@@ -71,23 +78,55 @@ def stripe_api_key(credentials: Mapping[str, Any]) -> str:
 async def create_invoice(
     client: stripe.StripeClient, invoice: StripeInvoice, customer_id: str, key: str
 ) -> BillSent:
-    """The three steps; the idempotency keys make each safe to repeat."""
-    invoices = client.v1.invoices
-    draft = await invoices.create_async(
-        invoice_params(invoice, customer_id), {"idempotency_key": f"{key}-invoice"}
+    """The three steps, each skipped where an earlier attempt of the job did it."""
+    earlier = await invoice_made_before(client, customer_id, key)
+    if earlier is not None and earlier.status != "draft":
+        return bill_sent(earlier)
+    draft = earlier or await client.v1.invoices.create_async(
+        invoice_params(invoice, customer_id, key), {"idempotency_key": f"{key}-invoice"}
     )
+    added = await item_keys_on(client, draft.id) if earlier else frozenset()
     for number, item in enumerate(invoice.items, start=1):
-        await client.v1.invoice_items.create_async(
-            item_params(item, customer_id, draft.id), {"idempotency_key": f"{key}-item-{number}"}
-        )
+        item_key = f"{key}-item-{number}"
+        if item_key not in added:
+            await client.v1.invoice_items.create_async(
+                item_params(item, customer_id, draft.id, item_key),
+                {"idempotency_key": item_key},
+            )
     finalize: InvoiceFinalizeInvoiceParams = {"auto_advance": True}
-    final = await invoices.finalize_invoice_async(
+    final = await client.v1.invoices.finalize_invoice_async(
         draft.id, finalize, {"idempotency_key": f"{key}-finalize"}
     )
-    return BillSent(external_id=final.id, url=final.hosted_invoice_url)
+    return bill_sent(final)
 
 
-def invoice_params(invoice: StripeInvoice, customer_id: str) -> InvoiceCreateParams:
+async def invoice_made_before(
+    client: stripe.StripeClient, customer_id: str, key: str
+) -> stripe.Invoice | None:
+    """The invoice an earlier attempt of the job made, found by the key in its metadata among
+    the customer's latest invoices. Stripe forgets idempotency keys after 24 hours; this
+    finds the invoice of a job retried or resent later."""
+    latest = await client.v1.invoices.list_async({"customer": customer_id, "limit": LOOKBACK})
+    return next((i for i in latest.data if made_with(i.metadata) == key), None)
+
+
+async def item_keys_on(client: stripe.StripeClient, invoice_id: str) -> frozenset[str]:
+    """The keys of the items an earlier attempt added to the invoice, from its lines."""
+    lines = await client.v1.invoices.line_items.list_async(invoice_id, {"limit": LOOKBACK})
+    return frozenset([made_with(line.metadata) async for line in lines.auto_paging_iter()])
+
+
+def made_with(metadata: stripe.StripeObject | None) -> str:
+    """The idempotency key an object's metadata names ("" for none)."""
+    return str(metadata[KEY_METADATA]) if metadata is not None and KEY_METADATA in metadata else ""
+
+
+def bill_sent(invoice: stripe.Invoice) -> BillSent:
+    assert invoice.id is not None
+    return BillSent(external_id=invoice.id, url=invoice.hosted_invoice_url)
+
+
+def invoice_params(invoice: StripeInvoice, customer_id: str, key: str) -> InvoiceCreateParams:
     return {
         "customer": customer_id,
         "currency": invoice.currency,
@@ -95,18 +134,20 @@ def invoice_params(invoice: StripeInvoice, customer_id: str) -> InvoiceCreatePar
         "days_until_due": invoice.days_until_due,
         "auto_advance": False,  # a draft Stripe would finalize by itself, half-filled
         "pending_invoice_items_behavior": "exclude",
-        "metadata": invoice.metadata,
+        "metadata": {**invoice.metadata, KEY_METADATA: key},
     }
 
 
-def item_params(item: StripeItem, customer_id: str, invoice_id: str) -> InvoiceItemCreateParams:
+def item_params(
+    item: StripeItem, customer_id: str, invoice_id: str, key: str
+) -> InvoiceItemCreateParams:
     params: InvoiceItemCreateParams = {
         "customer": customer_id,
         "invoice": invoice_id,
         "amount": item.amount,
         "currency": item.currency,
         "description": item.description,
-        "metadata": item.metadata,
+        "metadata": {**item.metadata, KEY_METADATA: key},
     }
     if item.period is not None:
         params["period"] = {"start": item.period[0], "end": item.period[1]}
