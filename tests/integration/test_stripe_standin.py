@@ -462,6 +462,21 @@ def test_a_lost_answer_then_a_retry_with_the_same_key_creates_one_invoice(
     stripe_server.release()
 
 
+@pytest.mark.parametrize(("process", "invoices"), [(True, 1), (False, 0)])
+def test_a_dropped_connection_is_a_connection_error_at_once(
+    stripe_server: StripeStandin, client: stripe.StripeClient, process: bool, invoices: int
+) -> None:
+    customer = client.v1.customers.create({"name": "Cut"})
+    stripe_server.drop("/v1/invoices", process=process)
+
+    with pytest.raises(stripe.APIConnectionError):
+        client.v1.invoices.create({"customer": customer.id, "currency": "usd"})
+
+    assert len(stripe_server.invoices(customer.id)) == invoices
+    assert stripe_server.count("/v1/invoices") == 1
+    assert stripe_server.held == 0
+
+
 def test_a_request_that_hangs_unprocessed_times_out_and_creates_nothing(
     stripe_server: StripeStandin,
 ) -> None:

@@ -286,12 +286,14 @@ def creates_carried_out(server: StripeStandin, path: str) -> int:
 async def test_an_answer_lost_after_any_step_then_a_retry_makes_one_invoice(
     stripe_server: StripeStandin, customer_id: str, step: str
 ) -> None:
-    """Stripe does the step but its answer never arrives (the first match of `step`: the invoice,
-    the first item, or the finalize); the run is retried with the same job."""
+    """Stripe does the step but the connection is cut before its answer (the first match of
+    `step`: the invoice, the first item, or the finalize); the run is retried with the same
+    job."""
     job = a_job(stripe_server, customer_id)
-    stripe_server.hang(step)
-    with pytest.raises(BillSystemDown):
-        await send(stripe_server, job, timeout_s=SHORT_TIMEOUT_S)
+    stripe_server.drop(step)
+    with pytest.raises(BillSystemDown) as down:
+        await send(stripe_server, job)
+    assert "Unexpected error communicating with Stripe" in down.value.message
 
     sent = await send(stripe_server, job)
 
@@ -300,6 +302,19 @@ async def test_an_answer_lost_after_any_step_then_a_retry_makes_one_invoice(
     assert creates_carried_out(stripe_server, "/v1/invoices") == 1
     assert creates_carried_out(stripe_server, "/v1/invoiceitems") == 3
     assert creates_carried_out(stripe_server, "/v1/invoices/*/finalize") == 1
+
+
+async def test_an_answer_that_never_comes_times_out_as_system_down(
+    stripe_server: StripeStandin, customer_id: str
+) -> None:
+    job = a_job(stripe_server, customer_id)
+    stripe_server.hang("/v1/invoices/*/finalize")
+
+    with pytest.raises(BillSystemDown):
+        await send(stripe_server, job, timeout_s=SHORT_TIMEOUT_S)
+
+    assert stripe_server.held == 1
+    assert (await send(stripe_server, job)).external_id == stripe_server.invoices()[0]["id"]
 
 
 async def test_two_attempts_at_once_make_one_invoice(
