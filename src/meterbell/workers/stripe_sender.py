@@ -86,18 +86,30 @@ async def create_invoice(
         invoice_params(invoice, customer_id, key), {"idempotency_key": f"{key}-invoice"}
     )
     added = await item_keys_on(client, draft.id) if earlier else frozenset()
-    for number, item in enumerate(invoice.items, start=1):
-        item_key = f"{key}-item-{number}"
-        if item_key not in added:
-            await client.v1.invoice_items.create_async(
-                item_params(item, customer_id, draft.id, item_key),
-                {"idempotency_key": item_key},
-            )
+    await add_items(client, invoice, customer_id, draft.id, key, added)
     finalize: InvoiceFinalizeInvoiceParams = {"auto_advance": True}
     final = await client.v1.invoices.finalize_invoice_async(
         draft.id, finalize, {"idempotency_key": f"{key}-finalize"}
     )
     return bill_sent(final)
+
+
+async def add_items(
+    client: stripe.StripeClient,
+    invoice: StripeInvoice,
+    customer_id: str,
+    invoice_id: str,
+    key: str,
+    added: frozenset[str],
+) -> None:
+    """Create the invoice's items on the draft `invoice_id`, but those whose keys are `added`."""
+    for number, item in enumerate(invoice.items, start=1):
+        item_key = f"{key}-item-{number}"
+        if item_key not in added:
+            await client.v1.invoice_items.create_async(
+                item_params(item, customer_id, invoice_id, item_key),
+                {"idempotency_key": item_key},
+            )
 
 
 async def invoice_made_before(
@@ -122,7 +134,6 @@ def made_with(metadata: stripe.StripeObject | None) -> str:
 
 
 def bill_sent(invoice: stripe.Invoice) -> BillSent:
-    assert invoice.id is not None
     return BillSent(external_id=invoice.id, url=invoice.hosted_invoice_url)
 
 
