@@ -61,9 +61,6 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python benchmarks/ingest.py
 	$(BENCH_VENV)/bin/python benchmarks/export.py
 	$(BENCH_VENV)/bin/python benchmarks/console.py
-	$(BENCH_VENV)/bin/python benchmarks/ingest.py
-	$(BENCH_VENV)/bin/python benchmarks/export.py
-	$(BENCH_VENV)/bin/python benchmarks/console.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -152,6 +152,7 @@ class _Hang:
     pattern: str
     remaining: int
     process: bool
+    drop: bool = False
 
 
 @dataclass
@@ -233,6 +234,15 @@ class StripeStandin:
         with self._lock:
             self._hangs.append(_Hang(method.upper(), path, times, process))
 
+    def drop(
+        self, path: str, times: int = 1, *, process: bool = True, method: str = "POST"
+    ) -> None:
+        """Cut the connection of the next `times` `method` requests to `path` without an answer,
+        so the client sees it closed at once (no timeout to wait for). With `process` (the
+        default) the request is carried out first, as `hang` says."""
+        with self._lock:
+            self._hangs.append(_Hang(method.upper(), path, times, process, drop=True))
+
     def release(self) -> None:
         """Let every request held so far answer (later ones are held again, as `hang` says)."""
         loop = self._loop
@@ -243,6 +253,12 @@ class StripeStandin:
         if self._release is not None:
             self._release.set()
         self._release = asyncio.Event()
+
+    def forget_idempotency_keys(self) -> None:
+        """Forget every saved answer, as Stripe does 24 hours after a key's first use: the same
+        key then carries out its request again."""
+        with self._lock:
+            self._state.idempotent.clear()
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -345,20 +361,26 @@ class StripeStandin:
         elif hang is not None and not hang.process:
             # Never carried out; once released it answers 500 (the client has long gone).
             status, payload = 500, self._fault_body(500)
-            self._record(method, path, params, headers, key, status, replayed, held=True)
-            await self._hold()
-            return self._response(status, payload, request_id, replayed, key, version)
         else:
             with self._lock:
                 status, payload, replayed = self._respond(
                     method, path, params, request, key, request_id
                 )
-            if hang is not None:
-                self._record(method, path, params, headers, key, status, replayed, held=True)
-                await self._hold()
-                return self._response(status, payload, request_id, replayed, key, version)
-        self._record(method, path, params, headers, key, status, replayed)
+        if hang is None:
+            self._record(method, path, params, headers, key, status, replayed)
+            return self._response(status, payload, request_id, replayed, key, version)
+        self._record(method, path, params, headers, key, status, replayed, held=not hang.drop)
+        if hang.drop:
+            return self._drop(request)
+        await self._hold()
         return self._response(status, payload, request_id, replayed, key, version)
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.Response:
+        """Cut the connection without an answer; the response returned never reaches it."""
+        assert request.transport is not None
+        request.transport.abort()
+        return web.Response(status=500)
 
     def _response(
         self,

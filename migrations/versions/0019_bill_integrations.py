@@ -1,7 +1,7 @@
 """bill integrations: the id of the invoice a Bill run made in the accounts-receivable system
 
 Revision ID: 0019_bill_integrations
-Revises: 0017_backfill
+Revises: 0018_delivery_lanes
 Create Date: 2026-12-06 01:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019_bill_integrations"
-down_revision: str | None = "0017_backfill"
+down_revision: str | None = "0018_delivery_lanes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -163,6 +163,11 @@ class Settings(BaseSettings):
         description="Measurements validated per transaction: more is faster, but holds the "
         "(SQLite) write lock longer.",
     )
+    stripe_api_base: str = Field(
+        default="https://api.stripe.com",
+        description="Where Bill integrations with destination Stripe send invoices: Stripe's API, "
+        "or a Stripe-compatible server (tests/stripe_standin.py).",
+    )
     s3_endpoint_url: str | None = Field(
         default=None,
         description="S3-compatible endpoint for export destinations (empty: AWS itself). "

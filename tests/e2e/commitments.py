@@ -23,13 +23,16 @@ async def authorised(server: MeterbellServer) -> httpx.AsyncClient:
     )
 
 
-async def wire_every_update(api: httpx.AsyncClient, url: str) -> None:
-    """A rule firing on every commitment update, sent to a webhook at `url`."""
+async def wire_every_update(
+    api: httpx.AsyncClient, url: str, code: str = "every-update", **webhook_fields: Any
+) -> None:
+    """A rule firing on every commitment update, sent to a webhook at `url` (with
+    `webhook_fields`)."""
     rule = await api.post(
         "notifications/configurations",
         json={
-            "name": "every update",
-            "code": "every-update",
+            "name": f"every update: {code}",
+            "code": code,
             "alwaysFireEvent": True,
             "eventName": "configuration.commitment.updated",
         },
@@ -37,11 +40,13 @@ async def wire_every_update(api: httpx.AsyncClient, url: str) -> None:
     webhook = await api.post(
         "integrationdestinations/webhooks",
         json={
-            "name": "receiver",
+            "name": f"receiver: {code}",
             "url": url,
             "credentials": {"type": "M3TER_SIGNED_REQUEST", "apiKey": "k", "secret": "s"},
+            **webhook_fields,
         },
     )
+    assert webhook.status_code == 200, webhook.text
     config = await api.post(
         "integrationconfigs",
         json={

@@ -364,17 +364,18 @@ class MeterbellServer:
 
 class MeterbellWorker:
     """`meterbell worker ARGS...` as a child process on a server's store (cluster mode, beside
-    `serve --no-workers`). Output goes to `<server data_dir>/../worker.log`."""
+    `serve --no-workers`). Output goes to `<server data_dir>/../<name>.log`."""
 
     def __init__(
         self,
         server: MeterbellServer,
         extra_env: Mapping[str, str] | None = None,
         args: Sequence[str] = (),
+        name: str = "worker",
     ):
         self.env = {**server.env, **(extra_env or {})}
         self.args = tuple(args)
-        self.log_path = server.data_dir.parent / "worker.log"
+        self.log_path = server.data_dir.parent / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
 

@@ -258,6 +258,21 @@ def test_an_idempotent_replay_returns_the_same_invoice_and_creates_one(
     assert [r.replayed for r in stripe_server.requests(key=key)] == [False, True]
 
 
+def test_a_forgotten_key_carries_out_its_request_again(
+    stripe_server: StripeStandin, client: stripe.StripeClient
+) -> None:
+    customer = client.v1.customers.create({"name": "Twice"})
+    params: stripe.params.InvoiceCreateParams = {"customer": customer.id, "currency": "usd"}
+    first = client.v1.invoices.create(params, {"idempotency_key": "bill-9"})
+    stripe_server.forget_idempotency_keys()
+
+    again = client.v1.invoices.create(params, {"idempotency_key": "bill-9"})
+
+    assert again.id != first.id
+    assert replayed(again) is None
+    assert len(stripe_server.invoices(customer.id)) == 2
+
+
 def test_reusing_an_idempotency_key_with_other_parameters_is_refused(
     stripe_server: StripeStandin, client: stripe.StripeClient
 ) -> None:
@@ -445,6 +460,21 @@ def test_a_lost_answer_then_a_retry_with_the_same_key_creates_one_invoice(
     assert [i["id"] for i in stripe_server.invoices(customer.id)] == [invoice.id]
     assert stripe_server.held == 1
     stripe_server.release()
+
+
+@pytest.mark.parametrize(("process", "invoices"), [(True, 1), (False, 0)])
+def test_a_dropped_connection_is_a_connection_error_at_once(
+    stripe_server: StripeStandin, client: stripe.StripeClient, process: bool, invoices: int
+) -> None:
+    customer = client.v1.customers.create({"name": "Cut"})
+    stripe_server.drop("/v1/invoices", process=process)
+
+    with pytest.raises(stripe.APIConnectionError):
+        client.v1.invoices.create({"customer": customer.id, "currency": "usd"})
+
+    assert len(stripe_server.invoices(customer.id)) == invoices
+    assert stripe_server.count("/v1/invoices") == 1
+    assert stripe_server.held == 0
 
 
 def test_a_request_that_hangs_unprocessed_times_out_and_creates_nothing(

@@ -138,6 +138,10 @@ class WebhookFields(BaseModel):
     active: bool = True
     # Sent with every request to the destination (an extension beyond m3ter).
     headers: dict[str, Any] | None = None
+    # Deliver one run at a time, in the order their events were written (an extension).
+    ordered: bool = False
+    # Start at most this many requests a second to the destination, over every worker.
+    maxRequestsPerSecond: float | None = Field(default=None, gt=0, le=10_000)  # noqa: N815
 
 
 class IntegrationConfigFields(BaseModel):
@@ -252,6 +256,14 @@ class DeliveryTarget:
     # Bill systems: `sealed_secret` is the sealed credentials (JSON), `url` where bills go.
     destination: str = WEBHOOK_DESTINATION
     config_data: Mapping[str, Any] = field(default_factory=dict)
+    ordered: bool = False
+    max_per_second: float | None = None
+
+    @property
+    def in_lane(self) -> bool:
+        """Whether its runs go by a delivery lane's rules (store/lanes.py): claimed from the
+        store, never handed straight from the dispatcher to a deliverer."""
+        return self.ordered or self.max_per_second is not None
 
     @property
     def closed_reason(self) -> str | None:
@@ -281,6 +293,8 @@ def delivery_target(config: Mapping[str, Any], webhook: Mapping[str, Any]) -> De
             for old in credentials.get(PREVIOUS_SECRETS, ())
         ),
         headers=tuple((str(name), str(value)) for name, value in headers.items()),
+        ordered=bool(webhook.get("ordered")),
+        max_per_second=webhook.get("maxRequestsPerSecond"),
     )
 
 

@@ -154,6 +154,8 @@ def new_run(
         next_attempt_at=now,
         event_time=event.event_time,
         backfill=backfill,
+        lane=target.destination_id if target and target.ordered else None,
+        event_seq=event.seq,
     )
     closed = "the webhook destination was deleted" if target is None else target.closed_reason
     if closed is not None:

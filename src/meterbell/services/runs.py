@@ -18,6 +18,7 @@ from meterbell.domain.listing import choice_param
 from meterbell.domain.pagination import Page, continue_before, page_from_rows
 from meterbell.domain.windows import window_of
 from meterbell.services import webhooks
+from meterbell.store import lanes as lane_store
 from meterbell.store import runs as run_store
 from meterbell.store.db import Database
 
@@ -154,8 +155,9 @@ async def run_log(db: Database, org_id: str, run_id: str) -> dict[str, str]:
     return {"Payload": base64.b64encode(orjson.dumps(log)).decode()}
 
 
-def _again(old: run_store.RunRow, now: datetime) -> run_store.RunRow:
-    """A new run that sends `old`'s payload again and points back at it."""
+def _again(old: run_store.RunRow, now: datetime, ordered: set[str]) -> run_store.RunRow:
+    """A new run that sends `old`'s payload again and points back at it (in its
+    destination's lane when that is one of the `ordered`)."""
     return run_store.RunRow(
         id=str(uuid.uuid4()),
         org_id=old.org_id,
@@ -170,6 +172,8 @@ def _again(old: run_store.RunRow, now: datetime) -> run_store.RunRow:
         dt_created=now,
         next_attempt_at=now,
         parent_run_id=old.id,
+        lane=old.destination_id if old.destination_id in ordered else None,
+        event_seq=old.event_seq,
     )
 
 
@@ -178,8 +182,9 @@ async def resend(db: Database, org_id: str, run_id: str) -> dict[str, Any]:
     old = await _run(db, org_id, run_id)
     if old.status not in FINAL_STATUSES:
         raise Conflict(f"Run {run_id} is still {old.status}: only finished runs can be resent")
-    new = _again(old, utcnow())
     async with db.write() as conn:
+        ordered = await lane_store.ordered_destinations(conn, {old.destination_id})
+        new = _again(old, utcnow(), ordered)
         await run_store.insert_runs(conn, [new])
     return public_run(new)
 
@@ -196,5 +201,7 @@ async def recover(db: Database, org_id: str, destination_id: str, body: object) 
             conn, org_id, destination_id, RECOVERABLE, window, RECOVER_BATCH + 1
         )
         now = utcnow()
-        await run_store.insert_runs(conn, [_again(run, now) for run in failed[:RECOVER_BATCH]])
+        ordered = await lane_store.ordered_destinations(conn, {destination_id})
+        again = [_again(run, now, ordered) for run in failed[:RECOVER_BATCH]]
+        await run_store.insert_runs(conn, again)
     return {"runs": min(len(failed), RECOVER_BATCH), "more": len(failed) > RECOVER_BATCH}

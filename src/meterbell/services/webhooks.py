@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.clock import isoformat, utcnow
 from meterbell.domain.documents import DocumentKind
@@ -49,6 +50,7 @@ from meterbell.domain.validation import SERVER_FIELDS, validate_model
 from meterbell.services import versioned
 from meterbell.services.versioned import Document, Kind
 from meterbell.store import documents as document_store
+from meterbell.store import lanes as lane_store
 from meterbell.store.db import Database
 from meterbell.workers.sender import SignedSender
 
@@ -190,9 +192,15 @@ async def _checked(
     fields = validate_model(WebhookFields, body)
     await check_url(fields.url, allow_private=allow_private, https_only=https_only)
     headers = _static_headers(fields)
-    document = fields.model_dump(exclude={"credentials", "headers"})
+    document = fields.model_dump(
+        exclude={"credentials", "headers", "ordered", "maxRequestsPerSecond"}
+    )
     if headers:
         document["headers"] = headers
+    if fields.ordered:
+        document["ordered"] = True
+    if fields.maxRequestsPerSecond is not None:
+        document["maxRequestsPerSecond"] = fields.maxRequestsPerSecond
     document["credentials"], generated = _credentials(fields, box, webhook_id, old)
     return document, generated
 
@@ -212,8 +220,24 @@ async def create_webhook(
     document = versioned.stamped(
         fields, document_id=webhook_id, version=1, created=None, actor=actor
     )
-    await versioned.write(db, org_id, WEBHOOK, None, document)
+    await versioned.write(db, org_id, WEBHOOK, None, document, also=_lane_of(org_id))
     return public_webhook(document, new_secret=generated)
+
+
+def _lane_of(org_id: str, *, deleted: bool = False) -> versioned.AlsoInTransaction:
+    """Keep the destination's delivery lane (store/lanes.py) in step with its settings; a
+    deleted destination has none."""
+
+    async def set_lane(conn: AsyncConnection, webhook: Mapping[str, Any]) -> None:
+        await lane_store.set_lane(
+            conn,
+            org_id,
+            str(webhook["id"]),
+            ordered=not deleted and bool(webhook.get("ordered")),
+            max_per_second=None if deleted else webhook.get("maxRequestsPerSecond"),
+        )
+
+    return set_lane
 
 
 async def get_webhook(db: Database, org_id: str, webhook_id: str) -> Document:
@@ -234,7 +258,9 @@ async def update_webhook(
     old = await versioned.get(db, org_id, WEBHOOK, webhook_id)
     fields, generated = await _checked(body, box, webhook_id, old, allow_private, https_only)
     version = versioned.requested_version(body)
-    updated = await versioned.replace(db, org_id, WEBHOOK, webhook_id, fields, version, actor)
+    updated = await versioned.replace(
+        db, org_id, WEBHOOK, webhook_id, fields, version, actor, also=_lane_of(org_id)
+    )
     return public_webhook(updated, new_secret=generated)
 
 
@@ -312,7 +338,10 @@ async def delete_webhook(db: Database, org_id: str, webhook_id: str) -> Document
             f"Webhook destination {webhook_id} is used by integration configurations {ids}: "
             "delete those first"
         )
-    return public_webhook(await versioned.delete(db, org_id, WEBHOOK, webhook_id))
+    deleted = await versioned.delete(
+        db, org_id, WEBHOOK, webhook_id, also=_lane_of(org_id, deleted=True)
+    )
+    return public_webhook(deleted)
 
 
 async def list_webhooks(

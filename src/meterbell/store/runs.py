@@ -2,7 +2,8 @@
 
 A run is claimable when `next_attempt_at <= now`: a waiting run is due, or a started run's
 lease has expired (its worker died). Claiming sets status STARTED and pushes
-`next_attempt_at` to the lease expiry, in one statement per batch.
+`next_attempt_at` to the lease expiry, in one statement per batch. Runs of ordered or
+rate-limited destinations follow their lane's rules as well (store/lanes.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meterbell.domain.clock import as_utc
 from meterbell.domain.integrations import RunStatus
+from meterbell.store import lanes as lane_store
 from meterbell.store.db import wake_after_commit
 from meterbell.store.tables import events, integration_health, integration_runs, run_attempts
 from meterbell.store.upsert import insert_or_merge
@@ -55,6 +58,9 @@ class RunRow:
     dt_completed: datetime | None = None
     backfill: bool | None = None  # a backfill's run (services/backfill.py); NULL otherwise
     external_id: str | None = None  # a Bill run's invoice in the accounts-receivable system
+    lane: str | None = None  # an ordered destination's id (store/lanes.py)
+    event_seq: int | None = None  # the seq of the event the run carries
+    start_slot: datetime | None = None  # its start under the destination's rate limit
     seq: int = field(default=0, compare=False)
     # When the run's event was written: not a column of its own, known where runs are made
     # and claimed, for meterbell_delivery_seconds.
@@ -85,6 +91,15 @@ async def insert_runs(conn: AsyncConnection, runs: Sequence[RunRow]) -> None:
         wake_after_commit(conn, Wakeup.RUNS_DUE)
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """What a claim took: the runs to send now, and when the runs it found due but had to
+    hold back for their destination's rate limit may go."""
+
+    runs: list[RunRow]
+    held_until: list[datetime]
+
+
 async def claim_due(
     conn: AsyncConnection,
     *,
@@ -93,28 +108,71 @@ async def claim_due(
     owner: str,
     limit: int,
     skip_destinations: Collection[str] = (),
-) -> list[RunRow]:
-    """Take up to `limit` due runs for this worker, oldest due first."""
+) -> Claimed:
+    """Take up to `limit` due runs for this worker, oldest due first: runs of no lane, then
+    the heads of ordered lanes."""
+    runs = integration_runs.c
     due = (
-        select(integration_runs.c.seq)
-        .where(integration_runs.c.next_attempt_at <= now)
-        .order_by(integration_runs.c.next_attempt_at)
+        select(runs.seq)
+        .where((runs.next_attempt_at <= now) & runs.lane.is_(None))
+        .order_by(runs.next_attempt_at)
         .limit(limit)
     )
     if skip_destinations:
-        due = due.where(integration_runs.c.destination_id.not_in(list(skip_destinations)))
+        due = due.where(runs.destination_id.not_in(list(skip_destinations)))
     if conn.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     seqs = [row.seq for row in await conn.execute(due)]
+    if len(seqs) < limit:
+        seqs += await lane_store.due_heads(conn, now, limit - len(seqs), skip_destinations)
     if not seqs:
-        return []
+        return Claimed([], [])
     rows = await conn.execute(
         update(integration_runs)
-        .where(integration_runs.c.seq.in_(seqs))
+        .where(runs.seq.in_(seqs))
         .values(status=RunStatus.STARTED, next_attempt_at=lease_until, lease_owner=owner)
         .returning(*integration_runs.c, _EVENT_TIME)
     )
-    return [_from_row(row, row.event_time) for row in rows]
+    claimed = sorted((_from_row(row, row.event_time) for row in rows), key=lambda r: r.seq)
+    return await _within_rate_limits(conn, claimed, now)
+
+
+_HOLD_FOR_RATE_LIMIT = (
+    update(integration_runs)
+    .where(integration_runs.c.seq == bindparam("run_seq"))
+    .values(
+        status=RunStatus.RATE_LIMIT_RETRY,
+        next_attempt_at=bindparam("slot"),
+        start_slot=bindparam("slot"),
+        lease_owner=None,
+    )
+)
+
+
+async def _within_rate_limits(
+    conn: AsyncConnection, claimed: list[RunRow], now: datetime
+) -> Claimed:
+    """Keep the claimed runs whose destinations' rate limits let them start now; hand the
+    others back, each due at (and holding) the next free slot of its destination."""
+    limits = await lane_store.rate_limits(conn, {run.destination_id for run in claimed})
+    if not limits:
+        return Claimed(claimed, [])
+    go: list[RunRow] = []
+    held: list[tuple[RunRow, datetime]] = []
+    for run in claimed:
+        limit = limits.get(run.destination_id)
+        holds_its_slot = run.start_slot is not None and as_utc(run.start_slot) <= now
+        slot = now if limit is None or holds_its_slot else limit.take_slot(now)
+        if slot <= now:
+            go.append(run)
+        else:
+            held.append((run, slot))
+    await lane_store.save_next_starts(conn, limits)
+    if held:
+        await conn.execute(
+            _HOLD_FOR_RATE_LIMIT, [{"run_seq": run.seq, "slot": slot} for run, slot in held]
+        )
+    return Claimed(go, [slot for _, slot in held])
 
 
 @dataclass(frozen=True)
@@ -148,6 +206,7 @@ _FINISH_RUN = (
         external_id=bindparam("new_external_id"),
         dt_started=bindparam("started"),
         dt_completed=bindparam("completed"),
+        start_slot=None,
     )
 )
 
@@ -180,6 +239,8 @@ async def finish_attempts(
             for a in attempts
         ],
     )
+    if any(a.run.lane is not None and a.next_attempt_at is None for a in attempts):
+        wake_after_commit(conn, Wakeup.RUNS_DUE)  # the next run of an ordered lane may go
 
 
 async def settle_without_attempt(
@@ -194,6 +255,8 @@ async def settle_without_attempt(
         )
         .values(status=status, next_attempt_at=None, lease_owner=None, error=error, dt_completed=at)
     )
+    if run.lane is not None:
+        wake_after_commit(conn, Wakeup.RUNS_DUE)
 
 
 async def send_again(conn: AsyncConnection, org_id: str, run_id: str, now: datetime) -> None:
@@ -219,12 +282,18 @@ async def send_again(conn: AsyncConnection, org_id: str, run_id: str, now: datet
 
 async def unfinished_by_status(conn: AsyncConnection) -> dict[RunStatus, int]:
     """How many runs of every organization are not finished, by status."""
-    rows = await conn.execute(
-        select(integration_runs.c.status, func.count())
-        .where(integration_runs.c.next_attempt_at.is_not(None))
-        .group_by(integration_runs.c.status)
-    )
-    return {RunStatus(row[0]): int(row[1]) for row in rows}
+    counts: dict[RunStatus, int] = {}
+    runs = integration_runs.c
+    # Laned runs and the others apart: each half has its own partial index.
+    for unfinished in (runs.lane.is_(None), runs.lane.is_not(None)):
+        rows = await conn.execute(
+            select(runs.status, func.count())
+            .where(runs.next_attempt_at.is_not(None) & unfinished)
+            .group_by(runs.status)
+        )
+        for status, count in rows:
+            counts[RunStatus(status)] = counts.get(RunStatus(status), 0) + int(count)
+    return counts
 
 
 async def get_run(conn: AsyncConnection, org_id: str, run_id: str) -> RunRow | None:

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -119,6 +120,9 @@ events = Table(
     ),
 )
 
+RUNS_DUE_UNLANED = "next_attempt_at IS NOT NULL AND lane IS NULL"
+RUNS_DUE_LANED = "next_attempt_at IS NOT NULL AND lane IS NOT NULL"
+
 integration_runs = Table(
     "integration_runs",
     metadata,
@@ -147,15 +151,42 @@ integration_runs = Table(
     Column("backfill", Boolean, nullable=True),  # a backfill's run; else NULL
     # A Bill run's invoice in the accounts-receivable system (its `url` is the invoice's URL).
     Column("external_id", String(500), nullable=True),
+    # An ordered destination's runs (store/lanes.py) carry its id as their lane and go one at
+    # a time, by their event's seq; NULL for every other run.
+    Column("lane", String(36), nullable=True),
+    Column("event_seq", BigInteger, nullable=True),
+    # The start reserved for the run under its destination's rate limit, once it had to wait.
+    Column("start_slot", Timestamp, nullable=True),
     Index(
         "ix_runs_due",
         "next_attempt_at",
-        sqlite_where=text("next_attempt_at IS NOT NULL"),
-        postgresql_where=text("next_attempt_at IS NOT NULL"),
+        sqlite_where=text(RUNS_DUE_UNLANED),
+        postgresql_where=text(RUNS_DUE_UNLANED),
+    ),
+    Index(
+        "ix_runs_lane",
+        "lane",
+        "event_seq",
+        "seq",
+        sqlite_where=text(RUNS_DUE_LANED),
+        postgresql_where=text(RUNS_DUE_LANED),
     ),
     Index("ix_runs_org_entity", "org_id", "entity_type", "entity_id", "seq"),
     Index("ix_runs_org_destination", "org_id", "destination_id", "seq"),
     Index("ix_runs_parent", "parent_run_id"),
+)
+
+# Destinations with an ordered or rate-limited delivery lane: kept in the store so that
+# every worker process honours them together.
+delivery_lanes = Table(
+    "delivery_lanes",
+    metadata,
+    Column("destination_id", String(36), primary_key=True),
+    Column("org_id", String(36), nullable=False),
+    Column("ordered", Boolean, nullable=False),
+    Column("max_per_second", Float, nullable=True),
+    # The earliest start the rate limit leaves free for the destination's next request.
+    Column("next_start_at", Timestamp, nullable=True),
 )
 
 run_attempts = Table(

@@ -19,6 +19,7 @@ from meterbell.domain.integrations import (
     AUTHENTICATION_ERROR,
     HTTP_JSON_DESTINATION,
     MISSING_MAPPING_ERROR,
+    STRIPE_DESTINATION,
     VALIDATION_ERROR,
     AttemptOutcome,
     FinalFailure,
@@ -27,6 +28,7 @@ from meterbell.domain.integrations import (
 from meterbell.store.runs import RunRow
 from meterbell.workers.http_json_sender import OAuthTokens, send_bill_as_json
 from meterbell.workers.sender import Sent, SignedSender
+from meterbell.workers.stripe_sender import send_bill_to_stripe
 
 BillConnector = Callable[[BillJob], Awaitable[BillSent]]
 
@@ -39,9 +41,16 @@ FINAL_FAILURES: Mapping[type[BillNotSent], FinalFailure] = {
 MISSING_MAPPING = FinalFailure(RunStatus.ERROR, MISSING_MAPPING_ERROR)
 
 
-def bill_connectors(sender: SignedSender, tokens: OAuthTokens) -> dict[str, BillConnector]:
+def bill_connectors(
+    sender: SignedSender, tokens: OAuthTokens, *, stripe_api_base: str, timeout_s: float
+) -> dict[str, BillConnector]:
     """Each accounts-receivable system's connector, by destination name."""
-    return {HTTP_JSON_DESTINATION: functools.partial(send_bill_as_json, sender, tokens)}
+    return {
+        HTTP_JSON_DESTINATION: functools.partial(send_bill_as_json, sender, tokens),
+        STRIPE_DESTINATION: functools.partial(
+            send_bill_to_stripe, api_base=stripe_api_base, timeout_s=timeout_s
+        ),
+    }
 
 
 def idempotency_key(run: RunRow) -> str:

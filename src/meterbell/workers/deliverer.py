@@ -106,6 +106,9 @@ RESULT_BATCH = 500
 # do not let a lease lapse.
 RENEWALS_PER_LEASE = 3
 WRITE_RETRY_PAUSE_S = 0.5
+# The event loop's clock and the wall clock differ a little: a claim woken for a due time
+# comes this much after it, so the run is due by then.
+WAKE_MARGIN_S = 0.005
 # Shutdown waits for requests in flight (each bounded by the delivery timeout) and for their
 # results to be written, this much longer than the timeout at most.
 STOP_GRACE_S = 2.0
@@ -143,6 +146,8 @@ class DeliveryLimits:
     warn_after: int | None = None
     # Where people reach this meterbell (MB_PUBLIC_URL): Slack messages link to its console.
     public_url: str = ""
+    # Where Stripe integrations send bills (MB_STRIPE_API_BASE).
+    stripe_api_base: str = "https://api.stripe.com"
 
 
 @dataclass
@@ -186,7 +191,12 @@ class Deliverer:
             concurrency=limits.concurrency,
             https_only=limits.https_only,
         )
-        self._bill_connectors = bill_connectors(self._sender, OAuthTokens())
+        self._bill_connectors = bill_connectors(
+            self._sender,
+            OAuthTokens(),
+            stripe_api_base=limits.stripe_api_base,
+            timeout_s=limits.timeout_s,
+        )
         self._writer: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._stopping = False
@@ -242,7 +252,7 @@ class Deliverer:
             return False
         now = self.now()
         async with self.db.write() as conn:
-            runs = await run_store.claim_due(
+            claimed = await run_store.claim_due(
                 conn,
                 now=now,
                 lease_until=now + self.lease,
@@ -250,14 +260,21 @@ class Deliverer:
                 limit=room,
                 skip_destinations=self._saturated(),
             )
-            targets = await _targets_for(conn, runs) if runs else {}
-        for run in runs:
+            targets = await _targets_for(conn, claimed.runs) if claimed.runs else {}
+        for run in claimed.runs:
             target = targets.get(run.config_id)
             if isinstance(target, Exception):
                 self._hold_crashed(run, target)
             else:
                 self._enqueue(run, target)
-        return len(runs) == room
+        self._wake_at(claimed.held_until, now)
+        return len(claimed.runs) + len(claimed.held_until) == room
+
+    def _wake_at(self, times: list[datetime], now: datetime) -> None:
+        """Claim again at each of these times (runs fall due then)."""
+        loop = asyncio.get_running_loop()
+        for at in set(times):
+            loop.call_later((at - now).total_seconds() + WAKE_MARGIN_S, self.claim_wake.set)
 
     def _hold_crashed(self, run: RunRow, error: Exception) -> None:
         """A run whose target could not even be read: its failed attempt goes to the writer."""
@@ -398,10 +415,7 @@ class Deliverer:
             config_data=target.config_data,
             idempotency_key=idempotency_key(run),
         )
-        connector = self._bill_connectors.get(target.destination)
-        if connector is None:
-            raise LookupError(f"this build has no connector for {target.destination}")
-        return await send_bill(connector, job)
+        return await send_bill(self._bill_connectors[target.destination], job)
 
     # ---- leases -------------------------------------------------------------------------
 
@@ -482,13 +496,9 @@ class Deliverer:
             self._holding.pop(result.run.id, None)
 
     def _schedule_retries(self, batch: list[Result], now: datetime) -> None:
-        waits = [
-            (r.step.next_attempt_at - now).total_seconds()
-            for r in batch
-            if r.step.next_attempt_at is not None
-        ]
-        if waits:
-            asyncio.get_running_loop().call_later(max(min(waits), 0), self.claim_wake.set)
+        retries = [r.step.next_attempt_at for r in batch if r.step.next_attempt_at is not None]
+        if retries:
+            self._wake_at([min(retries)], now)
 
     async def _record(self, conn: AsyncConnection, batch: list[Result], now: datetime) -> None:
         """Write a batch of results, with the error events and alerts they raise."""

@@ -183,8 +183,9 @@ class Dispatcher:
         now: datetime,
     ) -> None:
         fired = firing(event, rule, rules.targets.get(rule["id"], ()), now)
-        for run, _ in fired.runs:
-            self._lease_to_receiver(run, now)
+        for run, target in fired.runs:
+            if target is not None and not target.in_lane:
+                self._lease_to_receiver(run, now)
         firings.notifications.append(fired.notification)
         firings.runs.extend(fired.runs)
 

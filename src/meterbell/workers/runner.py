@@ -37,6 +37,7 @@ def delivery_limits(settings: Settings) -> DeliveryLimits:
         https_only=settings.webhook_https_only,
         warn_after=settings.auto_disable_warn_after,
         public_url=settings.public_url,
+        stripe_api_base=settings.stripe_api_base,
     )
 
 
