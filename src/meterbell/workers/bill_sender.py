@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import functools
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from meterbell.domain.bill_delivery import (
     BillCredentialsRefused,
@@ -30,6 +32,8 @@ from meterbell.workers.http_json_sender import OAuthTokens, send_bill_as_json
 from meterbell.workers.sender import Sent, SignedSender
 from meterbell.workers.stripe_sender import send_bill_to_stripe
 
+# Names idempotency keys (UUID v5) by configuration, bill and version.
+BILL_KEYS = uuid.UUID("0b6f8d3c-5a2e-4f1b-9c7d-2e4a6b8c0d1f")
 BillConnector = Callable[[BillJob], Awaitable[BillSent]]
 
 # What a refusal no retry can mend ends a run with; other BillNotSent (the system down) are
@@ -53,9 +57,12 @@ def bill_connectors(
     }
 
 
-def idempotency_key(run: RunRow) -> str:
-    """The same on every attempt of a run (and on another worker's, after a crash)."""
-    return f"meterbell-run-{run.id}"
+def idempotency_key(run: RunRow, bill: Mapping[str, Any]) -> str:
+    """Derived from the run's configuration, its bill and the bill's version (which the run
+    carries): the same on every attempt of the run, on another worker's after a crash, and on
+    every resend of it, so one bill version makes one invoice per configuration."""
+    name = f"{run.config_id}/{run.entity_id}/{bill.get('version')}"
+    return f"meterbell-{uuid.uuid5(BILL_KEYS, name)}"
 
 
 def _sent(outcome: AttemptOutcome, started: float) -> Sent:

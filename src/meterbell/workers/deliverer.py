@@ -413,7 +413,7 @@ class Deliverer:
             customer_id=customer,
             credentials=orjson.loads(self._opened(target).current),
             config_data=target.config_data,
-            idempotency_key=idempotency_key(run),
+            idempotency_key=idempotency_key(run, bill),
         )
         return await send_bill(self._bill_connectors[target.destination], job)
 

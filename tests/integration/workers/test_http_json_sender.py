@@ -53,7 +53,7 @@ def job_to(url: str, credentials: dict[str, Any]) -> BillJob:
         customer_id="cus_1",
         credentials=credentials,
         config_data={"url": url},
-        idempotency_key="meterbell-run-1",
+        idempotency_key="meterbell-key-1",
     )
 
 
