@@ -522,3 +522,32 @@ def test_external_mappings_through_the_sdk(sdk: Sdk) -> None:
     assert mappings.delete(created.id).id == created.id
     with pytest.raises(m3ter.NotFoundError):
         mappings.retrieve(created.id)
+
+
+def test_bills_approved_and_locked_through_the_sdk(sdk: Sdk) -> None:
+    """`bills.update_status`, `bills.lock` and `bills.approve` answer in the SDK's models
+    (strict); an HttpJson Bill configuration's credentials come back masked."""
+    client = sdk.client
+    account = new_account(client)
+    body = {"accountId": account.id, "startDate": "2026-11-01", "endDate": "2026-12-01"}
+    bills = [
+        client.post(sdk.path("bills"), body={**body, "status": "PENDING"}, cast_to=object)
+        for _ in range(2)
+    ]
+    ids = [str(bill["id"]) for bill in bills]  # type: ignore[index]
+    approved = client.bills.update_status(ids[0], status="APPROVED")
+    assert (approved.status, approved.version) == ("APPROVED", 2)
+    locked = client.bills.lock(ids[0])
+    assert (locked.locked, locked.version) == (True, 3)
+    assert client.bills.approve(bill_ids=ids).message == ("Approved 1 bill; 1 was approved already")
+    assert client.bills.retrieve(ids[1]).status == "APPROVED"
+    config = client.integration_configurations.create(
+        entity_type="Bill",
+        entity_id=account.id,
+        destination="HttpJson",
+        config_data={"url": "https://93.184.215.14/invoices"},
+        credentials={"type": "HTTP_BASIC", "username": "u", "password": "sdk-secret"},  # type: ignore[typeddict-unknown-key]
+    )
+    shown = client.integration_configurations.retrieve(config.id).model_extra or {}
+    assert shown["credentials"] == {"type": "HTTP_BASIC", "username": "u", "password": "********"}
+    assert client.integration_configurations.delete(config.id).id == config.id
