@@ -275,7 +275,7 @@ def integration_disabled(org_id: str, config_id: str, why: str, event_id: str) -
         resource_type=ResourceType.INTEGRATION_CONFIGURATION,
         resource_id=config_id,
         description=(
-            f"Integration {config_id} was disabled: {why}. Its notifications are not sent "
+            f"Integration {config_id} was disabled: {why}. Nothing is sent through it "
             "until it is re-enabled. Fix the receiver, then re-enable the integration "
             f"(POST /integrationconfigs/{config_id}/enable), which resolves this alert."
         ),
