@@ -82,3 +82,28 @@ async def test_a_key_stripe_refuses_ends_the_run_auth_failed(
     assert len(await events_named(api, "integration.authentication.error")) == 1
     (alert,) = await listed(api, type="INTEGRATION_AUTHENTICATION_ERROR", resourceId=config["id"])
     assert "Stripe refused the credentials" in alert["description"]
+
+
+async def test_a_currency_stripe_refuses_ends_the_run_error_with_stripes_message(
+    api: OrgApi, stripe_server: StripeStandin
+) -> None:
+    customer = stripe_customer(stripe_server)
+    config = await created(
+        api,
+        "integrationconfigs",
+        {
+            "entityType": "Bill",
+            "destination": "Stripe",
+            "credentials": {"type": "STATIC_API_KEY", "apiKey": stripe_server.api_key},
+        },
+    )
+    account = await new_account(api)
+    await map_account(api, account, customer, system="Stripe")
+    bill = await new_bill(api, account, currency="XTS")  # ISO 4217's testing code
+    (run,) = await bill_runs(api, await approve(api, bill))
+    assert run["status"] == "ERROR", run
+    assert "Invalid currency" in run["error"]
+    assert stripe_server.invoices(customer) == []
+    (event,) = await events_named(api, "integration.validation.error")
+    assert "Invalid currency" in str(event)
+    assert await listed(api, type="INTEGRATION_VALIDATION_ERROR", resourceId=config["id"])
