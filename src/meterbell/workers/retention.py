@@ -7,12 +7,16 @@ Each kind of record is purged in its own transaction (workers/isolation.py): a p
 raises holds back no other, and one that keeps failing is set aside (skipped) until replayed.
 
 While it catches up (a million expired events after a restart, say), it pauses after each round
-of batches for PAUSE_FACTOR times as long as the round held the store's writer: live writes get
-the (SQLite) writer most of the time, and wait at most one small batch for it."""
+of batches for PAUSE_FACTOR times as long as the round held the store's writer, and each
+round purges only the kinds still behind: live writes get the (SQLite) writer most of the
+time. Each kind's batch size adapts so that one batch holds the writer (and, embedded, the
+event loop) about BATCH_TARGET_S: a live write waits at most that long behind it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
@@ -34,6 +38,8 @@ from meterbell.workers.loop import Paced
 
 log = structlog.get_logger(__name__)
 BATCH_SIZE = 100
+MAX_BATCH_SIZE = 2000
+BATCH_TARGET_S = 0.003
 PAUSE_FACTOR = 4.0
 # Targets are kept a day longer than events. The scheduler never fires a target older than the
 # retention period, so a fired target forgotten here (and added back by a later write of its
@@ -55,6 +61,20 @@ PURGES: dict[str, Purge] = {
 }
 
 
+@dataclass
+class BatchSize:
+    """How many records one purge deletes: halved when a batch took longer than
+    BATCH_TARGET_S, doubled (up to MAX_BATCH_SIZE) when a full one took under half of it."""
+
+    size: int
+
+    def adjust(self, took_s: float, full: bool) -> None:
+        if took_s > BATCH_TARGET_S:
+            self.size = max(1, self.size // 2)
+        elif full and took_s < BATCH_TARGET_S / 2:
+            self.size = min(MAX_BATCH_SIZE, self.size * 2)
+
+
 class Retention:
     def __init__(
         self,
@@ -68,7 +88,8 @@ class Retention:
     ) -> None:
         self.db = db
         self.retention = timedelta(days=retention_days)
-        self.batch_size = batch_size
+        self.batch_sizes = {name: BatchSize(batch_size) for name in purges}
+        self._behind: set[str] = set()  # kinds whose last batch was full
         self.now = now
         self.isolation = isolation or Isolation(db, now=now)
         self.purges = purges
@@ -88,23 +109,31 @@ class Retention:
         async with self.db.read() as conn:
             skipped = await dead_letter_store.set_aside_items(conn, Worker.RETENTION)
         deleted: dict[str, int] = {}
+        behind: set[str] = set()
         self.paced.start()
-        for name in [name for name in self.purges if name not in skipped]:
+        for name in [name for name in self._behind or self.purges if name not in skipped]:
             item = WorkItem(Worker.RETENTION, None, name)
-            await self.isolation.attempt(item, self._purge_into(deleted), _set_aside)
+            await self.isolation.attempt(item, self._purge_into(deleted, behind), _set_aside)
         if any(deleted.values()):
             log.info("expired records deleted", **deleted)
-        more = self.batch_size in deleted.values()
-        if more:
+        self._behind = behind
+        if behind:
             await self.paced.rest()
-        return more
+        return bool(behind)
 
-    def _purge_into(self, deleted: dict[str, int]) -> Callable[[WorkItem], Awaitable[None]]:
+    def _purge_into(
+        self, deleted: dict[str, int], behind: set[str]
+    ) -> Callable[[WorkItem], Awaitable[None]]:
         async def purge(item: WorkItem) -> None:
+            name = item.item_id
+            batch = self.batch_sizes[name]
+            limit = batch.size
+            started = time.perf_counter()
             async with self.db.write() as conn:
-                deleted[item.item_id] = await self.purges[item.item_id](
-                    conn, self._cutoff(item.item_id), self.batch_size
-                )
+                deleted[name] = await self.purges[name](conn, self._cutoff(name), limit)
+            batch.adjust(time.perf_counter() - started, full=deleted[name] == limit)
+            if deleted[name] == limit:
+                behind.add(name)
 
         return purge
 

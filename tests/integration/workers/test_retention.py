@@ -4,7 +4,9 @@ younger ones stay. Expired console sessions go too."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.catalog import entity_by_name
 from meterbell.domain.clock import utcnow
@@ -12,7 +14,7 @@ from meterbell.domain.ratelimit import FailedSignIns
 from meterbell.services import console_users
 from meterbell.store.db import Database
 from meterbell.workers.dispatcher import Dispatcher
-from meterbell.workers.retention import Retention
+from meterbell.workers.retention import Purge, Retention
 from tests.conftest import OrgApi
 from tests.factories import minimal_body
 
@@ -100,3 +102,25 @@ async def test_retention_deletes_expired_console_sessions_only(api: OrgApi, db: 
     # Asked as of now, when both were still valid: only the expired one is gone.
     assert await console_users.signed_in_user(db, short) is None
     assert await console_users.signed_in_user(db, long) is not None
+
+
+async def test_while_catching_up_only_the_kinds_still_behind_are_purged(db: Database) -> None:
+    left = {"behind": 5, "done": 0}
+    calls: list[str] = []
+
+    def purge(name: str) -> Purge:
+        async def delete(_conn: AsyncConnection, _cutoff: datetime, limit: int) -> int:
+            calls.append(name)
+            gone = min(limit, left[name])
+            left[name] -= gone
+            return gone
+
+        return delete
+
+    retention = Retention(
+        db, retention_days=28, batch_size=1, purges={name: purge(name) for name in left}
+    )
+    while await retention.step():
+        pass
+    assert left == {"behind": 0, "done": 0}
+    assert calls.count("done") == 1, calls
