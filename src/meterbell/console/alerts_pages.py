@@ -11,8 +11,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from meterbell.api.deps import QueryLists, StateDep
-from meterbell.console.rendering import PAGE_SIZE, page_links, render
+from meterbell.console.rendering import PAGE_SIZE, page_links, query_filters, render
 from meterbell.console.routing import ConsoleRoute, is_htmx, org_page, see_other
+from meterbell.console.rules_pages import version_of
 from meterbell.console.session import SignedInDep, checked_form
 from meterbell.domain.alerts import AlertStatus, AlertType, ResourceType, Severity
 from meterbell.domain.errors import MeterbellError
@@ -52,20 +53,13 @@ ROW_RULES = RowRules(NEXT_STATUSES, RESOURCE_PAGES)
 router = APIRouter(route_class=ConsoleRoute)
 
 
-def _filters(query: QueryLists) -> dict[str, str]:
-    return {name: query[name][-1] for name in FILTERS if query.get(name, [""])[-1]}
-
-
 @router.get("/console/orgs/{org_id}/alerts")
 async def alerts_page(
     request: Request, state: StateDep, signed: SignedInDep, org_id: str, query: QueryLists
 ) -> Response:
     org = signed.user.organization(org_id)
     page = await alerts.list_alerts(state.db, org.id, query, page_size=PAGE_SIZE)
-    filters = _filters(query)
-    first_page, next_page = page_links(
-        org_page(org.id, "alerts"), filters, "nextToken" in query, page.next_token
-    )
+    filters = query_filters(query, FILTERS)
     return render(
         request,
         "alerts.html",
@@ -77,18 +71,13 @@ async def alerts_page(
         filters=filters,
         choices=FILTERS,
         this_page=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
-        first_page=first_page,
-        next_page=next_page,
+        **page_links(org_page(org.id, "alerts"), filters, query, page),
     )
 
 
 def _status_change(fields: dict[str, str]) -> dict[str, Any]:
-    """The form as the API's body: `version` a number when it reads as one."""
-    version = fields.get("version", "")
-    return {
-        "status": fields.get("status", ""),
-        "version": int(version) if version.isdigit() else version,
-    }
+    """The form as the API's body."""
+    return {"status": fields.get("status", ""), "version": version_of(fields)}
 
 
 def _list_page(org_id: str, back: str) -> str:

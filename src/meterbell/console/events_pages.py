@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from meterbell.api.deps import QueryLists, StateDep
-from meterbell.console.rendering import PAGE_SIZE, page_links, render
+from meterbell.console.rendering import PAGE_SIZE, page_links, query_filters, render
 from meterbell.console.routing import ConsoleRoute, org_page, see_other
 from meterbell.console.session import SignedInDep, checked_form
 from meterbell.domain.integrations import DISABLED_ERROR, INTEGRATION_CATEGORY, PERFORM_ERROR
@@ -30,21 +30,13 @@ NOT_ACTIONED = {"includeActioned": "false"}
 INTEGRATION_ERRORS = (PERFORM_ERROR, DISABLED_ERROR)
 
 
-def _filters(query: QueryLists) -> dict[str, str]:
-    wanted = [*FILTERS, *NOT_ACTIONED]
-    return {name: query[name][-1] for name in wanted if query.get(name, [""])[-1]}
-
-
 @router.get("/console/orgs/{org_id}/events")
 async def events_page(
     request: Request, state: StateDep, signed: SignedInDep, org_id: str, query: QueryLists
 ) -> Response:
     org = signed.user.organization(org_id)
     page = await events.list_events(state.db, org.id, query, page_size=PAGE_SIZE)
-    filters = _filters(query)
-    first_page, next_page = page_links(
-        org_page(org.id, "events"), filters, "nextToken" in query, page.next_token
-    )
+    filters = query_filters(query, [*FILTERS, *NOT_ACTIONED])
     return render(
         request,
         "events.html",
@@ -55,8 +47,7 @@ async def events_page(
         filters=filters,
         labels=FILTERS,
         integration_errors={"eventType": INTEGRATION_CATEGORY, **NOT_ACTIONED},
-        first_page=first_page,
-        next_page=next_page,
+        **page_links(org_page(org.id, "events"), filters, query, page),
     )
 
 

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from meterbell.api.deps import QueryLists, StateDep
-from meterbell.console.operations_pages import field_of
-from meterbell.console.rendering import PAGE_SIZE, page_links, render
+from meterbell.console.operations_pages import problem_context
+from meterbell.console.rendering import PAGE_SIZE, page_links, query_filters, render
 from meterbell.console.routing import ConsoleRoute, org_page, see_other
 from meterbell.console.session import SignedIn, SignedInDep, checked_form
 from meterbell.domain.clock import utcnow
@@ -135,15 +135,6 @@ async def _destinations(db: Database, org_id: str) -> list[Document]:
     return page.data
 
 
-def _problem_context(problem: MeterbellError | None, fields: tuple[str, ...]) -> dict[str, Any]:
-    message = problem.message if problem else ""
-    return {
-        "problem": message,
-        "problem_field": field_of(message, fields),
-        "status_code": problem.status if problem else 200,
-    }
-
-
 async def _jobs_page(
     request: Request,
     state: StateDep,
@@ -155,10 +146,7 @@ async def _jobs_page(
     problem: MeterbellError | None = None,
 ) -> Response:
     page = await exports.list_jobs(state.db, org.id, query, page_size=PAGE_SIZE)
-    only = {name: query[name][-1] for name in JOB_FILTERS if query.get(name, [""])[-1]}
-    first_page, next_page = page_links(
-        org_page(org.id, SECTION), only, "nextToken" in query, page.next_token
-    )
+    only = query_filters(query, JOB_FILTERS)
     return render(
         request,
         "exports.html",
@@ -170,9 +158,8 @@ async def _jobs_page(
         destinations=await _destinations(state.db, org.id),
         choices=CHOICES,
         form=form or {"sourceType": "OPERATIONAL"},
-        first_page=first_page,
-        next_page=next_page,
-        **_problem_context(problem, ADHOC_FIELDS),
+        **page_links(org_page(org.id, SECTION), only, query, page),
+        **problem_context(problem, ADHOC_FIELDS),
     )
 
 
@@ -291,10 +278,7 @@ async def _records_page(
 ) -> Response:
     records = _records(request, kind)
     page = await records.lister(state.db, org.id, query, page_size=PAGE_SIZE)
-    only = {"ids": query["ids"][-1]} if query.get("ids", [""])[-1] else {}
-    first_page, next_page = page_links(
-        f"{org_page(org.id, SECTION)}/{kind}", only, "nextToken" in query, page.next_token
-    )
+    only = query_filters(query, ("ids",))
     return render(
         request,
         records.template,
@@ -306,9 +290,8 @@ async def _records_page(
         destinations=await _destinations(state.db, org.id),
         choices=CHOICES,
         form=form or records.blank,
-        first_page=first_page,
-        next_page=next_page,
-        **_problem_context(problem, records.fields),
+        **page_links(f"{org_page(org.id, SECTION)}/{kind}", only, query, page),
+        **problem_context(problem, records.fields),
     )
 
 

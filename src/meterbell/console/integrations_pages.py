@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from meterbell.api.deps import QueryLists, StateDep
-from meterbell.console.rendering import PAGE_SIZE, page_links, render
+from meterbell.console.rendering import PAGE_SIZE, page_links, query_filters, render
 from meterbell.console.routing import ConsoleRoute, org_page, see_other
 from meterbell.console.session import SignedInDep, checked_form
 from meterbell.domain.integrations import FINAL_STATUSES, RunStatus
@@ -25,10 +25,7 @@ async def integrations_page(
 ) -> Response:
     org = signed.user.organization(org_id)
     page = await integrations.list_configs(state.db, org.id, query, page_size=PAGE_SIZE)
-    only = {"ids": query["ids"][-1]} if query.get("ids") else {}
-    first_page, next_page = page_links(
-        org_page(org.id, "integrations"), only, "nextToken" in query, page.next_token
-    )
+    only = query_filters(query, ("ids",))
     return render(
         request,
         "integrations.html",
@@ -37,8 +34,7 @@ async def integrations_page(
         section="integrations",
         configs=page.data,
         only=only.get("ids"),
-        first_page=first_page,
-        next_page=next_page,
+        **page_links(org_page(org.id, "integrations"), only, query, page),
     )
 
 
@@ -52,23 +48,16 @@ async def re_enable(
     return see_other(request, f"{org_page(org.id, 'integrations')}?ids={config_id}")
 
 
-def _run_filters(query: QueryLists) -> dict[str, str]:
-    return {name: query[name][-1] for name in RUN_FILTERS if query.get(name, [""])[-1]}
-
-
 @router.get("/console/orgs/{org_id}/integrations/runs")
 async def runs_page(
     request: Request, state: StateDep, signed: SignedInDep, org_id: str, query: QueryLists
 ) -> Response:
     org = signed.user.organization(org_id)
-    filters = _run_filters(query)
+    filters = query_filters(query, RUN_FILTERS)
     wanted = runs.run_query(
         query, entity_id=filters.get("entityId"), destination_id=filters.get("destinationId")
     )
     page = await runs.list_runs(state.db, org.id, wanted, query, page_size=PAGE_SIZE)
-    first_page, next_page = page_links(
-        org_page(org.id, "integrations/runs"), filters, "nextToken" in query, page.next_token
-    )
     return render(
         request,
         "runs.html",
@@ -78,8 +67,7 @@ async def runs_page(
         runs=page.data,
         filters=filters,
         statuses=list(RunStatus),
-        first_page=first_page,
-        next_page=next_page,
+        **page_links(org_page(org.id, "integrations/runs"), filters, query, page),
     )
 
 

@@ -19,7 +19,7 @@ from meterbell.console.rendering import PAGE_SIZE, page_links, render
 from meterbell.console.routing import ConsoleRoute, org_page, see_other
 from meterbell.console.session import SignedIn, SignedInDep, checked_form
 from meterbell.domain.clock import utcnow
-from meterbell.domain.errors import InvalidRequest
+from meterbell.domain.errors import InvalidRequest, MeterbellError
 from meterbell.domain.measurements import INGEST_FAILURE
 from meterbell.services import deadletters, events, ingest, scheduled
 
@@ -34,6 +34,17 @@ def field_of(message: str, names: tuple[str, ...]) -> str:
     places = {name: message.find(f"'{name}'") for name in names}
     quoted = [(place, name) for name, place in places.items() if place >= 0]
     return min(quoted)[1] if quoted else ""
+
+
+def problem_context(problem: MeterbellError | None, fields: tuple[str, ...]) -> dict[str, Any]:
+    """What a form page shows of the service's refusal: its message, the field it is about,
+    and the page's status code."""
+    message = problem.message if problem else ""
+    return {
+        "problem": message,
+        "problem_field": field_of(message, fields),
+        "status_code": problem.status if problem else 200,
+    }
 
 
 def _scheduled_body(form: dict[str, str]) -> dict[str, Any]:
@@ -57,10 +68,6 @@ async def _scheduled_page(
 ) -> Response:
     org = signed.user.organization(org_id)
     page = await scheduled.list_configurations(state.db, org.id, query, page_size=PAGE_SIZE)
-    first_page, next_page = page_links(
-        org_page(org.id, "scheduled-events"), {}, "nextToken" in query, page.next_token
-    )
-    message = problem.message if problem else ""
     return render(
         request,
         "scheduled_events.html",
@@ -69,11 +76,8 @@ async def _scheduled_page(
         section="scheduled-events",
         rows=page.data,
         form=form or {},
-        problem=message,
-        problem_field=field_of(message, SCHEDULED_FIELDS),
-        first_page=first_page,
-        next_page=next_page,
-        status_code=problem.status if problem else 200,
+        **page_links(org_page(org.id, "scheduled-events"), {}, query, page),
+        **problem_context(problem, SCHEDULED_FIELDS),
     )
 
 
@@ -112,9 +116,6 @@ async def ingest_page(
     org = signed.user.organization(org_id)
     paging = {"eventName": [INGEST_FAILURE], **{k: v for k, v in query.items() if k == "nextToken"}}
     page = await events.list_events(state.db, org.id, paging, page_size=PAGE_SIZE)
-    first_page, next_page = page_links(
-        org_page(org.id, "ingest"), {}, "nextToken" in query, page.next_token
-    )
     return render(
         request,
         "ingest.html",
@@ -122,8 +123,7 @@ async def ingest_page(
         org=org,
         section="ingest",
         failures=[(event, failure_details(event)) for event in page.data],
-        first_page=first_page,
-        next_page=next_page,
+        **page_links(org_page(org.id, "ingest"), {}, query, page),
     )
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlencode
 
 from fastapi import Request
@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from meterbell.console.session import CSRF_FIELD, CSRF_HEADER, SignedIn
+from meterbell.domain.pagination import Page
 from meterbell.store.orgs import OrganizationRow
 
 HERE = Path(__file__).parent
@@ -56,14 +57,28 @@ def utc_text(value: str | datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+class PageLinks(TypedDict):
+    """The links of a list page, as its template (`_pages.html`) takes them."""
+
+    first_page: str | None
+    next_page: str | None
+
+
+def query_filters(query: Mapping[str, list[str]], names: Iterable[str]) -> dict[str, str]:
+    """The filters of a list page: the last value the query gives each of `names`, if any."""
+    return {name: query[name][-1] for name in names if query.get(name, [""])[-1]}
+
+
 def page_links(
-    path: str, filters: Mapping[str, str], continuing: bool, next_token: str | None
-) -> tuple[str | None, str | None]:
-    """The links to the first page (when this is a later one) and to the next (when there
-    is one) of a list at `path` with these filters."""
-    first = f"{path}?{urlencode(filters)}" if continuing else None
-    following = f"{path}?{urlencode({**filters, 'nextToken': next_token})}" if next_token else None
-    return first, following
+    path: str, filters: Mapping[str, str], query: Mapping[str, list[str]], page: Page
+) -> PageLinks:
+    """A list page's links: to the first page (when the query asked for a later one) and to
+    the next (when there is one) of the list at `path` with these filters."""
+    following = {**filters, "nextToken": page.next_token}
+    return PageLinks(
+        first_page=f"{path}?{urlencode(filters)}" if "nextToken" in query else None,
+        next_page=f"{path}?{urlencode(following)}" if page.next_token else None,
+    )
 
 
 templates = Jinja2Templates(directory=HERE / "templates")

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from meterbell.api.deps import QueryLists, StateDep
-from meterbell.console.rendering import PAGE_SIZE, page_links, render
+from meterbell.console.rendering import PAGE_SIZE, page_links, query_filters, render
 from meterbell.console.routing import ConsoleRoute, is_htmx, org_page, see_other
 from meterbell.console.session import SignedIn, SignedInDep, checked_form
 from meterbell.domain.errors import MeterbellError, NotFound
@@ -64,10 +64,7 @@ async def rules_page(
     org = signed.user.organization(org_id)
     page = await notifications.list_rules(state.db, org.id, query, page_size=PAGE_SIZE)
     # `ids`: one rule, where an alert links to it.
-    only = {"ids": query["ids"][-1]} if query.get("ids", [""])[-1] else {}
-    first_page, next_page = page_links(
-        org_page(org.id, SECTION), only, "nextToken" in query, page.next_token
-    )
+    only = query_filters(query, ("ids",))
     return render(
         request,
         "rules.html",
@@ -76,8 +73,7 @@ async def rules_page(
         section=SECTION,
         rules=page.data,
         only=only.get("ids"),
-        first_page=first_page,
-        next_page=next_page,
+        **page_links(org_page(org.id, SECTION), only, query, page),
     )
 
 

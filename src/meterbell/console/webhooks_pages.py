@@ -57,9 +57,6 @@ async def webhooks_page(
 ) -> Response:
     org = signed.user.organization(org_id)
     page = await webhooks.list_webhooks(state.db, org.id, query, page_size=PAGE_SIZE)
-    first_page, next_page = page_links(
-        org_page(org.id, SECTION), {}, "nextToken" in query, page.next_token
-    )
     return render(
         request,
         "webhooks.html",
@@ -67,8 +64,7 @@ async def webhooks_page(
         org=org,
         section=SECTION,
         webhooks=page.data,
-        first_page=first_page,
-        next_page=next_page,
+        **page_links(org_page(org.id, SECTION), {}, query, page),
     )
 
 
