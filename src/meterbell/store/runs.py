@@ -109,22 +109,23 @@ async def claim_due(
     limit: int,
     skip_destinations: Collection[str] = (),
 ) -> Claimed:
-    """Take up to `limit` due runs for this worker, oldest due first: runs of no lane, then
-    the heads of ordered lanes."""
+    """Take up to `limit` due runs for this worker: the heads of ordered lanes (at most one
+    a lane, so a backlog elsewhere never starves them), then runs of no lane, oldest due
+    first."""
     runs = integration_runs.c
+    seqs = await lane_store.due_heads(conn, now, limit, skip_destinations)
     due = (
         select(runs.seq)
         .where((runs.next_attempt_at <= now) & runs.lane.is_(None))
         .order_by(runs.next_attempt_at)
-        .limit(limit)
+        .limit(limit - len(seqs))
     )
     if skip_destinations:
         due = due.where(runs.destination_id.not_in(list(skip_destinations)))
     if conn.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
-    seqs = [row.seq for row in await conn.execute(due)]
     if len(seqs) < limit:
-        seqs += await lane_store.due_heads(conn, now, limit - len(seqs), skip_destinations)
+        seqs += [row.seq for row in await conn.execute(due)]
     if not seqs:
         return Claimed([], [])
     rows = await conn.execute(
