@@ -241,6 +241,9 @@ scheduled_targets = Table(
     ),
     Index("ix_scheduled_targets_entity", "org_id", "entity_type", "entity_id"),
     Index("ix_scheduled_targets_due", "due_at"),
+    # A target's seq names it in dead letters: never handed out again (SQLite would reuse
+    # the highest after a delete).
+    sqlite_autoincrement=True,
 )
 
 # Usage ingest. A submission is kept whole (its raw JSON) until the validator takes it; valid
@@ -254,6 +257,9 @@ measurement_inbox = Table(
     Column("received_at", Timestamp, nullable=False),
     Column("item_count", Integer, nullable=False),
     Column("body", Text, nullable=False),
+    # A submission's seq names it in dead letters, and the inbox is emptied as it is read:
+    # SQLite must not hand the same seq to the next submission.
+    sqlite_autoincrement=True,
 )
 
 measurements = Table(
