@@ -36,6 +36,7 @@ import math
 import operator
 import types
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from itertools import count
 from typing import Any, Final
@@ -259,9 +260,7 @@ def _checked_result(result: _Code, mode: Mode, tree: Node) -> ast.expr:
 
 
 def _checked_number(number: _Number, mode: Mode, tree: Node) -> ast.expr:
-    """``_checked_result`` of a number region's fast path, where the kind of number is known."""
-    if mode == "value" and number.floats == ():
-        return number.expr  # whole numbers are finite
+    """``_checked_result`` of a number region's fast path: a float needs no type test."""
     if mode == "value" and number.floats is None:
         value = _load("_result")
         bound = ast.NamedExpr(_store("_result"), number.expr)
@@ -764,6 +763,10 @@ class _NumberArithmetic:
         divisor = right.expr
         if not (isinstance(divisor, ast.Constant) and divisor.value):
             return _call("_remainder", at, left.expr, divisor), True
+        if isinstance(left.expr, ast.Constant):
+            with suppress(ArithmeticError, ValueError):  # fmod(inf): leave it to fail at run time
+                folded = runtime.remainder(0, left.expr.value, divisor.value)
+                return ast.Constant(folded), False
         if floats is None:
             return _call("_fmod", left.expr, divisor), True
         magnitude = ast.Constant(abs(_constant_number(divisor)))
@@ -773,8 +776,6 @@ class _NumberArithmetic:
             ast.USub(), ast.BinOp(ast.UnaryOp(ast.USub(), later), ast.Mod(), magnitude)
         )
         whole = ast.IfExp(ast.Compare(first, [ast.GtE()], [ast.Constant(0)]), positive, negative)
-        if not floats:
-            return whole, False
         is_float = _Number(left.expr, (), floats, may_fail=False).is_float()
         return ast.IfExp(is_float, _call("_fmod", left.expr, divisor), whole), True
 

@@ -16,7 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from meterbell.domain.calc import CalcEvaluationError, CalcTypeError, compile_calculation, compiler
+from meterbell.domain.calc import (
+    CalcEvaluationError,
+    CalcTypeError,
+    Mode,
+    compile_calculation,
+    compiler,
+)
 from meterbell.domain.calc.parser import parse
 
 from . import reference
@@ -57,11 +63,17 @@ def arithmetic(
     return (shape, draw(operand))
 
 
-def checked(tree: Tree) -> Tree:
-    """``tree`` if it compiles: the checker refuses what literals make wrong (``"a" * 2``)."""
+def compiles(source: str, mode: Mode) -> bool:
+    """Whether the checker accepts ``source``: it refuses what literals make wrong (``"a" * 2``)."""
     try:
-        compile_calculation(to_text(tree), mode="value")
+        compile_calculation(source, mode=mode)
     except CalcTypeError:
+        return False
+    return True
+
+
+def checked(tree: Tree) -> Tree:
+    if not compiles(to_text(tree), "value"):
         reject()
     return tree
 
@@ -99,18 +111,18 @@ def contexts(value: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]
 # -- outcomes -------------------------------------------------------------------------------------
 
 
-def compiled(text: str, context: dict[str, Any]) -> tuple[str, Any]:
+def compiled(text: str, context: dict[str, Any], mode: Mode = "value") -> tuple[str, Any]:
     try:
-        return "value", compile_calculation(text, mode="value").evaluate(context)
+        return "value", compile_calculation(text, mode=mode).evaluate(context)
     except CalcEvaluationError as error:
         return "error", str(error)
 
 
-def step_by_step(text: str, context: dict[str, Any]) -> tuple[str, Any]:
+def step_by_step(text: str, context: dict[str, Any], mode: Mode = "value") -> tuple[str, Any]:
     """The outcome of the code compiled without number regions (each operator on its own)."""
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(compiler, "_is_number_region", lambda node: False)
-        function = compiler.compile_tree(parse(text), "value", text)
+        function = compiler.compile_tree(parse(text), mode, text)
     try:
         return "value", function(context)
     except CalcEvaluationError as error:
@@ -154,10 +166,20 @@ def test_nested_arithmetic_agrees_with_the_reference_interpreter(
 def test_nested_arithmetic_fails_exactly_as_step_by_step(
     tree: Tree, context: dict[str, Any]
 ) -> None:
-    """Values, and errors to the message and place, including infinities and NaN."""
+    """Values, and errors to the message and place, including infinities and NaN; as a value,
+    as a rule (which must give true or false) and compared in a rule."""
     text = to_text(tree)
-    actual, expected = compiled(text, context), step_by_step(text, context)
-    assert identical(actual, expected), f"{text!r}: compiled {actual}, step by step {expected}"
+    uses: list[tuple[str, Mode]] = [
+        (text, "value"),
+        (text, "boolean"),
+        (f"({text}) >= 1", "boolean"),
+    ]
+    for source, mode in uses:
+        if not compiles(source, mode):  # a rule certain to give a number is refused
+            continue
+        actual = compiled(source, context, mode)
+        expected = step_by_step(source, context, mode)
+        assert identical(actual, expected), f"{source!r}: {actual}, step by step {expected}"
 
 
 @SETTINGS
