@@ -21,12 +21,15 @@ Operators are inlined with their null checks and a fast path for the common kind
 with numbers), falling back to ``runtime`` helpers for everything else. The kinds a
 sub-expression can produce (see ``kinds``) let checks that cannot fail be left out.
 
-Arithmetic over fields and number literals (``+ - * / %`` and unary minus, two operators or
-more) is compiled twice: once for when every field it reads is a number, with no null or type
-checks at all and Java's ``%`` inlined, and once step by step as above for everything else
-(a null, a string, a boolean...), which gives the exact result or error there::
+A number region, arithmetic over fields and number literals (``+ - * / %`` and unary minus,
+2 to 16 operators), is compiled three times over (see ``_Builder.number_region``): for when
+every field it reads is a number, with no null or type checks between steps and Java's ``%``
+inlined; for numbers and nulls, giving null after computing the parts that may still fail;
+and step by step as above for everything else, which gives the exact result or error::
 
-    -(_v1 % 7) if ((_k0 := _type(_v1)) is _float or _k0 is _int) else <step by step>
+    -(_fmod(_v1, 7) if _k0 is _float else ...) if _v1 is not None and (
+        (_k0 := _type(_v1)) is _float or _k0 is _int) else (
+        None if _v1 is None or ... else <step by step>)
 """
 
 from __future__ import annotations
