@@ -20,6 +20,16 @@ Shape of the generated function (``ast.unparse(build_module(...))`` shows a real
 Operators are inlined with their null checks and a fast path for the common kinds (numbers
 with numbers), falling back to ``runtime`` helpers for everything else. The kinds a
 sub-expression can produce (see ``kinds``) let checks that cannot fail be left out.
+
+A number region, arithmetic over fields and number literals (``+ - * / %`` and unary minus,
+2 to 16 operators), is compiled three times over (see ``_Builder.number_region``): for when
+every field it reads is a number, with no null or type checks between steps and Java's ``%``
+inlined; for numbers and nulls, giving null after computing the parts that may still fail;
+and step by step as above for everything else, which gives the exact result or error::
+
+    -(_fmod(_v1, 7) if _k0 is _float else ...) if _v1 is not None and (
+        (_k0 := _type(_v1)) is _float or _k0 is _int) else (
+        None if _v1 is None or ... else <step by step>)
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import math
 import operator
 import types
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from itertools import count
 from typing import Any, Final
@@ -70,6 +81,7 @@ _HELPERS: Final[dict[str, object]] = {
     "_add_non_numbers": runtime.add_non_numbers,
     "_divide": runtime.divide,
     "_remainder": runtime.remainder,
+    "_fmod": math.fmod,
     "_power": runtime.power,
     "_extreme": runtime.extreme,
     "_absolute": runtime.absolute,
@@ -98,6 +110,10 @@ _FOLDERS: Final[dict[type[ast.operator], Callable[[Any, Any], Any]]] = {
     ast.Div: operator.truediv,
 }
 _HELPER_OPERATORS: Final = {"%": "_remainder", "^": "_power"}
+_NUMBER_REGION_OPERATORS: Final = frozenset({"+", "-", "*", "/", "%"})
+_NUMBER_REGION_OPERATORS_RANGE: Final = range(2, 17)
+"""Operators in a number region: one gains nothing from it; more than 16 make the code for a
+null among the fields (which repeats parts) grow too large, so a bigger tree is split."""
 _COMPARE_AST: Final[dict[str, ast.cmpop]] = {
     "<": ast.Lt(),
     ">": ast.Gt(),
@@ -149,9 +165,8 @@ def build_module(tree: Node, mode: Mode, source: str) -> ast.Module:
     if isinstance(tree, Binary) and tree.op in k.LOGICAL:
         computation = _logical_statements(builder, tree)
     else:
-        result = builder.emit(tree)
-        checked = _checked_result(result, mode, tree)
-        computation = [*builder.take_fetches(), ast.Return(checked)]
+        result = builder.result(tree, mode)
+        computation = [*builder.take_fetches(), ast.Return(result)]
     body: list[ast.stmt] = [ast.Try(computation, _error_handlers(source), [], [])]
     function = ast.FunctionDef(
         name="calculation",
@@ -165,7 +180,38 @@ def build_module(tree: Node, mode: Mode, source: str) -> ast.Module:
         body=body,
         decorator_list=[],
     )
-    return ast.fix_missing_locations(ast.Module(body=[function], type_ignores=[]))
+    return _located(ast.Module(body=[function], type_ignores=[]))
+
+
+def _located(module: ast.Module) -> ast.Module:
+    """Give every node the one location, line 1 (``compile`` needs one).
+
+    Like ``ast.fix_missing_locations``, but visiting a node shared by several branches once:
+    a number region's code shares its parts (see ``_NumberArithmetic``).
+    """
+    seen: set[int] = set()
+    pending: list[ast.AST] = [module]
+    while pending:
+        node = pending.pop()
+        if "lineno" in node._attributes:
+            node.lineno = node.end_lineno = 1  # type: ignore[attr-defined]
+            node.col_offset = node.end_col_offset = 0  # type: ignore[attr-defined]
+        for child in _children(node):
+            if id(child) not in seen:
+                seen.add(id(child))
+                pending.append(child)
+    return module
+
+
+def _children(node: ast.AST) -> list[ast.AST]:
+    found: list[ast.AST] = []
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            found.extend(item for item in value if isinstance(item, ast.AST))
+        elif isinstance(value, ast.AST):
+            found.append(value)
+    return found
 
 
 def _logical_statements(builder: _Builder, tree: Binary) -> list[ast.stmt]:
@@ -216,6 +262,16 @@ def _checked_result(result: _Code, mode: Mode, tree: Node) -> ast.expr:
     return _guard_value(result, "_not_finite", tree.start, _is_not_infinite)
 
 
+def _checked_number(number: _Number, mode: Mode, tree: Node) -> ast.expr:
+    """``_checked_result`` of a number region's fast path: a float needs no type test."""
+    if mode == "value" and number.floats is None:
+        value = _load("_result")
+        bound = ast.NamedExpr(_store("_result"), number.expr)
+        failure = _call("_not_finite", ast.Constant(tree.start), value)
+        return ast.IfExp(_call("_isfinite", bound), value, failure)
+    return _checked_result(_Code(number.expr, k.ONLY_NUMBER), mode, tree)
+
+
 def _guard_value(
     result: _Code, failure: str, at: int, accept: Callable[[ast.expr], ast.expr]
 ) -> ast.expr:
@@ -249,8 +305,11 @@ class _Builder:
         self.values: dict[tuple[str, ...], str] = {}
         self.containers: dict[tuple[str, ...], str] = {}
         self.counter = count()
+        self.in_number_region = False
 
     def emit(self, node: Node) -> _Code:
+        if not self.in_number_region and _is_number_region(node):
+            return self.number_region(node)
         match node:
             case Literal():
                 return _Code(ast.Constant(node.value), frozenset({k.of_value(node.value)}))
@@ -337,6 +396,37 @@ class _Builder:
         if test is None:
             return body(values)
         return ast.IfExp(test, on_null, body(values))
+
+    # -- arithmetic over numbers ----------------------------------------------------------------
+
+    def result(self, tree: Node, mode: Mode) -> ast.expr:
+        """``tree``'s value, checked as a result (see ``_checked_result``)."""
+        if _is_number_region(tree):
+            return self.number_region(tree, result_of=mode).expr
+        return _checked_result(self.emit(tree), mode, tree)
+
+    def number_region(self, node: Node, result_of: Mode | None = None) -> _Code:
+        """Arithmetic over fields and number literals, in three versions (see the module doc).
+
+        The tests choosing one only read the fields, which cannot fail; and the step-by-step
+        version on numbers, or numbers and nulls, computes what the other two do, in the same
+        order, failures included. ``result_of``: check each version as the result in that mode
+        (null, the value with a null, needs no check).
+        """
+        self.in_number_region = True
+        step_by_step = self.emit(node)
+        self.in_number_region = False
+        numbers = _NumberArithmetic(self)
+        fast = numbers.value(node)
+        fast_expr, step_expr = fast.expr, step_by_step.expr
+        if result_of is not None:
+            fast_expr = _checked_number(fast, result_of, node)
+            step_expr = _checked_result(step_by_step, result_of, node)
+        present = [_is_not(_load(field), None) for field in numbers.kinds]
+        with_a_null = numbers.with_a_null(node)
+        otherwise = ast.IfExp(numbers.numbers_or_nulls(), with_a_null, step_expr)
+        expr = ast.IfExp(_all([*present, *numbers.all_numbers()]), fast_expr, otherwise)
+        return _Code(expr, step_by_step.kinds)
 
     # -- operators --------------------------------------------------------------------------------
 
@@ -472,6 +562,231 @@ class _Builder:
         return _Code(expr, k.ONLY_BOOLEAN)
 
 
+def _is_number_region(node: Node) -> bool:
+    """Arithmetic over fields and number literals, reading a field, with 2 to 16 operators."""
+    operators, fields = 0, 0
+    pending = [node]
+    while pending and operators <= _NUMBER_REGION_OPERATORS_RANGE[-1]:
+        current = pending.pop()
+        if _is_region_operator(current):
+            operators += 1
+            pending.extend(_operands(current))
+        elif isinstance(current, Reference):
+            fields += 1
+        elif not _is_number_literal(current):
+            return False
+    return fields > 0 and operators in _NUMBER_REGION_OPERATORS_RANGE
+
+
+def _is_region_operator(node: Node) -> bool:
+    if isinstance(node, Unary):
+        return node.op in ("-", "+")
+    return isinstance(node, Binary) and node.op in _NUMBER_REGION_OPERATORS
+
+
+def _operands(node: Node) -> list[Node]:
+    if isinstance(node, Unary):
+        return [node.operand]
+    if isinstance(node, Binary):
+        return [node.left, node.right]
+    return []
+
+
+def _is_number_literal(node: Node) -> bool:
+    return isinstance(node, Literal) and type(node.value) in runtime.NUMBER_TYPES
+
+
+@dataclass(frozen=True, slots=True)
+class _Number:
+    """Fast-path code for a number computed from fields known to be numbers.
+
+    ``fields``: the field variables it reads. ``floats``: when it is a float: always (None),
+    or when one of the fields whose type variables it names is (never, when empty).
+    ``may_fail``: whether computing it can raise (a zero divisor, ``fmod`` of an infinity, an
+    int too large to mix with a float...).
+    """
+
+    expr: ast.expr
+    fields: tuple[str, ...]
+    floats: tuple[str, ...] | None
+    may_fail: bool
+
+    def is_float(self) -> ast.expr:
+        """A test true when the value is a float (for a value not certainly a float)."""
+        assert self.floats is not None
+        tests: list[ast.expr] = [_is(_load(kind), "_float") for kind in self.floats]
+        if not tests:
+            return ast.Constant(False)
+        return tests[0] if len(tests) == 1 else ast.BoolOp(ast.Or(), tests)
+
+    @property
+    def whole_constant(self) -> bool:
+        """A whole-number constant that mixes with a float without failing."""
+        if not (isinstance(self.expr, ast.Constant) and type(self.expr.value) is int):
+            return False
+        return abs(self.expr.value) < _FLOAT_LIMIT
+
+
+_FLOAT_LIMIT: Final = 2**1023
+
+
+class _NumberArithmetic:
+    """The code of a number region when all its fields are numbers, or numbers and nulls.
+
+    With numbers only, Python's own ``+ - * /`` and unary minus are the language's (whole
+    numbers stay whole, ``/`` gives a float) and Java's ``%`` is inlined; ``/`` and ``%`` by
+    zero call the step-by-step code's helpers, so they fail the same way.
+
+    With a null among them the result is null, unless a part whose fields are all numbers
+    fails first: those parts are computed, left to right, for their failures only.
+    """
+
+    def __init__(self, builder: _Builder) -> None:
+        self.builder = builder
+        self.kinds: dict[str, str] = {}  # field variable -> its type variable
+        self.numbers: dict[int, _Number] = {}  # id(node) -> its code
+
+    # -- the tests --------------------------------------------------------------------------
+
+    def all_numbers(self) -> list[ast.expr]:
+        """``(_k0 := _type(_v1)) is _float or _k0 is _int`` for each field read."""
+        return [self.is_number(value, kind) for value, kind in self.kinds.items()]
+
+    def numbers_or_nulls(self) -> ast.expr:
+        """``(_v1 is None or (_k0 := _type(_v1)) is _float or _k0 is _int) and ...``."""
+        tests = [
+            ast.BoolOp(ast.Or(), [_is(_load(value), None), is_number])
+            for value, is_number in zip(self.kinds, self.all_numbers(), strict=True)
+        ]
+        return _all(tests)
+
+    @staticmethod
+    def is_number(value: str, kind: str) -> ast.expr:
+        bound = ast.NamedExpr(_store(kind), _type_of(_load(value)))
+        is_float = ast.Compare(bound, [ast.Is()], [_load("_float")])
+        return ast.BoolOp(ast.Or(), [is_float, _is(_load(kind), "_int")])
+
+    # -- with a null among the fields ------------------------------------------------------
+
+    def with_a_null(self, node: Node) -> ast.expr:
+        """Null, after computing the parts of ``node`` whose fields are all numbers."""
+        failures = self.parts(node)
+        if not failures:
+            return _none()
+        return ast.BoolOp(ast.And(), [ast.Tuple(failures, ast.Load()), _none()])
+
+    def parts(self, node: Node) -> list[ast.expr]:
+        """Code computing the parts of ``node`` that may fail, for ``node`` with a null field.
+
+        An operand reading the same fields has a null too: its own parts are looked at.
+        """
+        fields = set(self.numbers[id(node)].fields)
+        found = []
+        for operand in _operands(node):
+            number = self.numbers[id(operand)]
+            if not number.may_fail:
+                continue
+            if set(number.fields) == fields:
+                found.extend(self.parts(operand))
+            elif not number.fields:
+                found.append(number.expr)
+            else:
+                present = _all([_is_not(_load(field), None) for field in number.fields])
+                otherwise = self.parts(operand)
+                alternative = ast.Tuple(otherwise, ast.Load()) if otherwise else _none()
+                found.append(ast.IfExp(present, number.expr, alternative))
+        return found
+
+    # -- with numbers only -----------------------------------------------------------------
+
+    def value(self, node: Node) -> _Number:
+        number = self.compute(node)
+        self.numbers[id(node)] = number
+        return number
+
+    def compute(self, node: Node) -> _Number:
+        match node:
+            case Literal():
+                floats = None if type(node.value) is float else ()
+                return _Number(ast.Constant(node.value), (), floats, may_fail=False)
+            case Reference():
+                variable = self.builder.field_variable(node.path)
+                kind = self.kinds.setdefault(variable, f"_k{next(self.builder.counter)}")
+                return _Number(_load(variable), (variable,), (kind,), may_fail=False)
+            case Unary():
+                operand = self.value(node.operand)
+                if node.op == "+":
+                    return operand
+                negated = _folded(ast.UnaryOp(ast.USub(), operand.expr))
+                return _Number(negated, operand.fields, operand.floats, operand.may_fail)
+            case Binary():
+                return self.binary(node)
+        raise AssertionError(f"not in a number region: {node!r}")
+
+    def binary(self, node: Binary) -> _Number:
+        left, right = self.value(node.left), self.value(node.right)
+        at = ast.Constant(node.op_start)
+        fields = _union(left.fields, right.fields)
+        operands_may_fail = left.may_fail or right.may_fail
+        if node.op == "/":
+            expr, may_fail = self.divide(at, left, right)
+            return _Number(expr, fields, None, operands_may_fail or may_fail)
+        floats = None
+        if left.floats is not None and right.floats is not None:
+            floats = _union(left.floats, right.floats)
+        if node.op == "%":
+            expr, may_fail = self.remainder(at, left, right, floats)
+            return _Number(expr, fields, floats, operands_may_fail or may_fail)
+        expr = _folded(ast.BinOp(left.expr, _ARITHMETIC_AST[node.op], right.expr))
+        mixes_safely = floats == () or left.whole_constant or right.whole_constant
+        mixes_safely = mixes_safely or (left.floats is None and right.floats is None)
+        return _Number(expr, fields, floats, operands_may_fail or not mixes_safely)
+
+    def divide(self, at: ast.expr, left: _Number, right: _Number) -> tuple[ast.expr, bool]:
+        """``a / b``, or ``_divide`` (which fails) when ``b`` is zero; ``a`` evaluated first."""
+        if isinstance(right.expr, ast.Constant):
+            if right.expr.value:
+                quotient = _folded(ast.BinOp(left.expr, ast.Div(), right.expr))
+                return quotient, left.floats is not None or not right.whole_constant
+            return _call("_divide", at, left.expr, right.expr), True
+        builder = self.builder
+        divisor_first, divisor = builder.bind(_Code(right.expr, k.ONLY_NUMBER))
+        dividend_first, dividend = builder.bind(_Code(left.expr, k.ONLY_NUMBER))
+        test = divisor_first
+        if dividend_first is not dividend:  # bind the dividend first: it may fail first
+            evaluated = _is_not(dividend_first, None)
+            test = ast.BoolOp(ast.And(), [evaluated, divisor_first])
+        quotient = ast.BinOp(dividend, ast.Div(), divisor)
+        return ast.IfExp(test, quotient, _call("_divide", at, dividend, divisor)), True
+
+    def remainder(
+        self, at: ast.expr, left: _Number, right: _Number, floats: tuple[str, ...] | None
+    ) -> tuple[ast.expr, bool]:
+        """Java's ``%``: ``fmod`` on floats; on whole numbers by a constant, inline."""
+        divisor = right.expr
+        if not (isinstance(divisor, ast.Constant) and divisor.value):
+            return _call("_remainder", at, left.expr, divisor), True
+        if isinstance(left.expr, ast.Constant):
+            with suppress(ArithmeticError, ValueError):  # fmod(inf): leave it to fail at run time
+                folded = runtime.remainder(0, left.expr.value, divisor.value)
+                return ast.Constant(folded), False
+        if floats is None:
+            return _call("_fmod", left.expr, divisor), True
+        magnitude = ast.Constant(abs(_constant_number(divisor)))
+        first, later = self.builder.bind(_Code(left.expr, k.ONLY_NUMBER))
+        positive = ast.BinOp(later, ast.Mod(), magnitude)
+        negative = ast.UnaryOp(
+            ast.USub(), ast.BinOp(ast.UnaryOp(ast.USub(), later), ast.Mod(), magnitude)
+        )
+        whole = ast.IfExp(ast.Compare(first, [ast.GtE()], [ast.Constant(0)]), positive, negative)
+        is_float = _Number(left.expr, (), floats, may_fail=False).is_float()
+        return ast.IfExp(is_float, _call("_fmod", left.expr, divisor), whole), True
+
+
+def _union(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+    return first + tuple(name for name in second if name not in first)
+
+
 @dataclass(frozen=True, slots=True)
 class _Fetch:
     """``name = source.get(key)``, or for ``key`` None a container: ``name`` as a map."""
@@ -579,6 +894,12 @@ def _constant_value(constant: ast.Constant) -> Value:
     return value
 
 
+def _constant_number(constant: ast.Constant) -> int | float:
+    value = constant.value
+    assert isinstance(value, int | float)
+    return value
+
+
 def _negate(expr: ast.expr) -> ast.expr:
     if isinstance(expr, ast.Compare) and type(expr.ops[0]) in _NEGATED_COMPARE:
         return ast.Compare(expr.left, [_NEGATED_COMPARE[type(expr.ops[0])]], expr.comparators)
@@ -616,11 +937,17 @@ def _type_of(value: ast.expr) -> ast.Call:
     return _call("_type", value)
 
 
-def _is(value: ast.expr, constant: bool | None) -> ast.expr:
-    """``value is constant``, decided now when ``value`` is itself a constant."""
+def _is(value: ast.expr, constant: bool | str | None) -> ast.expr:
+    """``value is constant`` (a helper's name for a str), decided now for a constant value."""
+    if isinstance(constant, str):
+        return ast.Compare(value, [ast.Is()], [_load(constant)])
     if isinstance(value, ast.Constant):
         return ast.Constant(value.value is constant)
     return ast.Compare(value, [ast.Is()], [ast.Constant(constant)])
+
+
+def _is_not(value: ast.expr, constant: None) -> ast.Compare:
+    return ast.Compare(value, [ast.IsNot()], [ast.Constant(constant)])
 
 
 def _is_number(value: ast.expr) -> ast.expr:
@@ -642,5 +969,5 @@ def _is_string(value: ast.expr) -> ast.Compare:
     return ast.Compare(_type_of(value), [ast.Is()], [_load("_str")])
 
 
-def _all(checks: list[ast.expr]) -> ast.expr:
-    return checks[0] if len(checks) == 1 else ast.BoolOp(ast.And(), checks)
+def _all(checks: Sequence[ast.expr]) -> ast.expr:
+    return checks[0] if len(checks) == 1 else ast.BoolOp(ast.And(), list(checks))
