@@ -21,6 +21,7 @@ from meterbell.services.versioned import Document, EventsFor, Kind
 from meterbell.store import documents as document_store
 from meterbell.store.db import Database, after_commit
 from meterbell.store.events import EventRow
+from meterbell.store.tables import MAX_SEEN_FIELD_NAME
 
 SINGLETON_NAMESPACE = uuid.UUID("6f1b1c1e-4d8a-4c57-9a57-6d6574657262")
 MAX_PAGE_SIZE = 200
@@ -65,13 +66,15 @@ def _events_for(org_id: str, spec: EntitySpec) -> EventsFor:
 
 
 def _fields_recorder(org_id: str, spec: EntitySpec) -> versioned.AlsoInTransaction:
-    """Remember fields a client sent that the declaration lacks, for `/events/fields`."""
+    """Remember fields a client sent that the declaration lacks, for `/events/fields` (names
+    longer than MAX_SEEN_FIELD_NAME are kept in the entity, not listed)."""
 
     async def record(conn: AsyncConnection, entity: Mapping[str, Any]) -> None:
         fresh = {
             name: kind
             for name, value in entity.items()
             if name not in spec.fields
+            and len(name) <= MAX_SEEN_FIELD_NAME
             and (org_id, spec.name, name) not in _fields_recorded
             and (kind := type_word(value)) is not None
         }

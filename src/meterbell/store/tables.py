@@ -79,12 +79,14 @@ delivery_config_revisions = Table(
     Column("revision", Integer, nullable=False),
 )
 
+MAX_SEEN_FIELD_NAME = 200
+
 entity_fields_seen = Table(
     "entity_fields_seen",
     metadata,
     Column("org_id", String(36), primary_key=True),
     Column("entity_type", String(40), primary_key=True),
-    Column("field", String(200), primary_key=True),
+    Column("field", String(MAX_SEEN_FIELD_NAME), primary_key=True),
     Column("type", String(16), nullable=False),
 )
 

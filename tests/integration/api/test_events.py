@@ -174,6 +174,18 @@ async def test_event_fields_learn_fields_clients_send(api: OrgApi, other_api: Or
     assert "new.riskScore" not in others[query["eventName"]]
 
 
+async def test_a_field_with_a_very_long_name_is_kept_but_not_listed(api: OrgApi) -> None:
+    long_name = "x" * 201
+    body = {**minimal_body(entity_by_name("bill")), long_name: 1, "shortExtra": 2}
+    created = await api.post("bills", body)
+    assert created.status_code == 200, created.text
+    assert created.json()[long_name] == 1
+    query = {"eventName": "billing.bill.created"}
+    fields = (await api.get("events/fields", params=query)).json()["events"][query["eventName"]]
+    assert fields["new.shortExtra"] == "int"
+    assert f"new.{long_name}" not in fields
+
+
 async def test_event_fields_for_unknown_type_suggests_a_name(api: OrgApi) -> None:
     response = await api.get(
         "events/fields", params={"eventName": "configuration.comitment.updated"}
