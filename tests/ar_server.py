@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.receiver import serve_locally
+
 CLIENT_ID = "meterbell-client"
 CLIENT_SECRET = "client-secret-value"
 
@@ -87,13 +89,7 @@ class ArServer:
         app = web.Application()
         app.router.add_post("/token", self._token)
         app.router.add_post("/{tail:invoices.*}", self._invoice)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_locally(app)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -19,7 +19,7 @@ import stripe
 from tests.conftest import STORES, fresh_database_url
 from tests.e2e.commitments import authorised
 from tests.e2e.server import MeterbellServer
-from tests.integration.webhooks.test_bill_http_json import LINE_ITEMS
+from tests.integration.webhooks.test_bill_http_json import LINE_ITEMS, bill_body
 from tests.stripe_standin import StripeStandin
 
 pytestmark = pytest.mark.slow
@@ -68,18 +68,7 @@ async def approved_bill(api: httpx.AsyncClient, stripe_server: StripeStandin) ->
             "externalId": customer,
         },
     )
-    bill = await created(
-        api,
-        "bills",
-        {
-            "accountId": account["id"],
-            "startDate": "2026-11-01",
-            "endDate": "2026-12-01",
-            "currency": "USD",
-            "status": "PENDING",
-            "lineItems": LINE_ITEMS,
-        },
-    )
+    bill = await created(api, "bills", bill_body(account["id"]))
     response = await api.put(f"bills/{bill['id']}/status", json={"status": "APPROVED"})
     assert response.status_code == 200, response.text
     return bill

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 
@@ -38,3 +39,14 @@ async def signed_in_client(
     )
     assert signed.status_code == 303, signed.text
     return browser
+
+
+async def page_text(transport: httpx.ASGITransport, db: Database, org_id: str, path: str) -> str:
+    """The page at `path` as a new user of `org_id` sees it (HTML entities unescaped)."""
+    browser = await signed_in_client(transport, db, org_id)
+    try:
+        page = await browser.get(path)
+    finally:
+        await browser.aclose()
+    assert page.status_code == 200, page.text
+    return html.unescape(page.text)

@@ -3,7 +3,6 @@ URL, never its credentials; a Bill run's page shows its bill and its invoice."""
 
 from __future__ import annotations
 
-import html
 import uuid
 from datetime import UTC, datetime
 
@@ -14,7 +13,7 @@ from meterbell.store import runs as run_store
 from meterbell.store.db import Database
 from tests.conftest import OrgApi
 from tests.integration.api.test_bill_config import SECRETS, URL, created, new_account
-from tests.integration.console.conftest import signed_in_client
+from tests.integration.console.conftest import page_text
 
 
 async def test_the_console_lists_a_bill_configuration(
@@ -22,13 +21,7 @@ async def test_the_console_lists_a_bill_configuration(
 ) -> None:
     account = await new_account(api)
     config = await created(api, entityId=account["id"])
-    browser = await signed_in_client(transport, db, api.org_id)
-    try:
-        page = await browser.get(f"/console/orgs/{api.org_id}/integrations")
-    finally:
-        await browser.aclose()
-    assert page.status_code == 200, page.text
-    text = html.unescape(page.text)
+    text = await page_text(transport, db, api.org_id, f"/console/orgs/{api.org_id}/integrations")
     assert f"Bills of account <code>{account['id']}</code>" in text
     assert f"HttpJson <code>{URL}</code>" in text
     assert f"integrations/runs?destinationId={config['id']}" in text
@@ -56,13 +49,9 @@ async def test_a_bill_runs_page_shows_its_bill_and_invoice(
     )
     async with db.write() as conn:
         await run_store.insert_runs(conn, [run])
-    browser = await signed_in_client(transport, db, api.org_id)
-    try:
-        page = await browser.get(f"/console/orgs/{api.org_id}/integrations/runs/{run.id}")
-    finally:
-        await browser.aclose()
-    assert page.status_code == 200, page.text
-    text = html.unescape(page.text)
+    text = await page_text(
+        transport, db, api.org_id, f"/console/orgs/{api.org_id}/integrations/runs/{run.id}"
+    )
     runs_of_bill = f"/console/orgs/{api.org_id}/integrations/runs?entityId={run.entity_id}"
     assert f'<dt>Bill</dt><dd><a href="{runs_of_bill}">' in text
     assert "<code>INV-7</code> at <code>https://ledger.example.com/i/INV-7</code>" in text

@@ -74,9 +74,10 @@ async def new_account(api: OrgApi) -> dict[str, Any]:
     )
 
 
-async def new_bill(api: OrgApi, account: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    body = {
-        "accountId": account["id"],
+def bill_body(account_id: str, **fields: Any) -> dict[str, Any]:
+    """A pending bill of the account, with LINE_ITEMS."""
+    return {
+        "accountId": account_id,
         "startDate": "2026-11-01",
         "endDate": "2026-12-01",
         "currency": "USD",
@@ -84,7 +85,10 @@ async def new_bill(api: OrgApi, account: dict[str, Any], **fields: Any) -> dict[
         "lineItems": LINE_ITEMS,
         **fields,
     }
-    return await created(api, "bills", body)
+
+
+async def new_bill(api: OrgApi, account: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return await created(api, "bills", bill_body(account["id"], **fields))
 
 
 async def map_account(
