@@ -35,6 +35,12 @@ DELIVERY_SECONDS = Histogram(
     buckets=DELIVERY_BUCKETS,
     registry=REGISTRY,
 )
+SQLITE_LOG_RESTART_SECONDS = Histogram(
+    "meterbell_sqlite_log_restart_seconds",
+    "Embedded SQLite: how long writers were held back while the write-ahead log restarted.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+    registry=REGISTRY,
+)
 ATTEMPT_SECONDS = Histogram(
     "meterbell_attempt_seconds",
     "One delivery attempt: the request until its answer, or its failure.",

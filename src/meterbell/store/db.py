@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from meterbell.metrics import SQLITE_LOG_RESTART_SECONDS
 from meterbell.store.sqlite_inline import InlineConnection, WalCheckpointer, inline_creator
 from meterbell.store.wakeups import Wakeup, Wakeups
 
@@ -156,7 +157,8 @@ class Database:
             checkpointer.start()
         async with self._write_lock:
             if checkpointer is not None and checkpointer.restart_wanted:
-                await asyncio.to_thread(checkpointer.restart)  # the loop runs on meanwhile
+                with SQLITE_LOG_RESTART_SECONDS.time():
+                    await asyncio.to_thread(checkpointer.restart)  # the loop runs on meanwhile
             if self._writer is None or self._writer.closed:
                 self._writer = await self.engine.connect()
                 await self._writer.execution_options(sqlite_begin="BEGIN IMMEDIATE")

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from meterbell.metrics import REGISTRY
+from meterbell.store.db import Database
 from meterbell.store.sqlite_inline import WalCheckpointer, checkpoint
 from tests.e2e.server import eventually
 
@@ -165,3 +167,23 @@ def test_watching_the_log_keeps_this_processs_locks_on_the_wal_index(
         assert probe.stdout.strip() == "held"
     finally:
         checkpointer.stop()
+
+
+async def test_the_time_writers_wait_for_a_log_restart_is_measured(tmp_path: Path) -> None:
+    path = tmp_path / "measured.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    restarts = "meterbell_sqlite_log_restart_seconds_count"
+    before = REGISTRY.get_sample_value(restarts) or 0.0
+    db._checkpointer = WalCheckpointer(str(path), interval_s=0.01, restart_frames=20)
+    try:
+        async with db.write() as conn:
+            await conn.exec_driver_sql("CREATE TABLE t (x TEXT)")
+        deadline = time.monotonic() + 10
+        while (REGISTRY.get_sample_value(restarts) or 0.0) == before:
+            assert time.monotonic() < deadline, "no log restart was timed"
+            async with db.write() as conn:
+                await conn.exec_driver_sql("INSERT INTO t VALUES (?)", ("x" * 3000,))
+    finally:
+        db._checkpointer.stop()
+        await db.dispose()
+    assert (REGISTRY.get_sample_value("meterbell_sqlite_log_restart_seconds_sum") or 0) > 0
