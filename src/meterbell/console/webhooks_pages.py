@@ -23,7 +23,9 @@ from meterbell.store.orgs import OrganizationRow
 
 SECTION = "webhooks"
 WEBHOOK_FIELDS = ("name", "description", "url", "code")
-FORM_FIELDS = (*WEBHOOK_FIELDS, "apiKey", "secret", "active")
+FORM_FIELDS = (*WEBHOOK_FIELDS, "apiKey", "secret", "active", "ordered", "maxRequestsPerSecond")
+# Settings the API takes that the form does not show: an edit keeps them as they are.
+API_ONLY_FIELDS = ("headers",)
 FIELD_HINTS = {"url": ("resolves to", "private")}
 SIGNED_REQUEST = "M3TER_SIGNED_REQUEST"
 
@@ -36,6 +38,9 @@ def _webhook_body(fields: Mapping[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = {name: fields.get(name, "") for name in WEBHOOK_FIELDS}
     body["code"] = body["code"] or None
     body["active"] = "active" in fields
+    body["ordered"] = "ordered" in fields
+    if rate := fields.get("maxRequestsPerSecond", "").strip():
+        body["maxRequestsPerSecond"] = _number(rate)
     credentials = {"type": SIGNED_REQUEST, "apiKey": fields.get("apiKey", "")}
     if fields.get("secret"):
         credentials["secret"] = fields["secret"]
@@ -43,6 +48,14 @@ def _webhook_body(fields: Mapping[str, str]) -> dict[str, Any]:
     if "version" in fields:
         body["version"] = version_of(fields)
     return body
+
+
+def _number(text: str) -> float | str:
+    """A number typed in the form; left as text when it is none, for the API to refuse."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _shown(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,7 +150,8 @@ async def update_webhook(
 ) -> Response:
     fields = await checked_form(request, state, signed.session_token)
     org = signed.user.organization(org_id)
-    body = _webhook_body(fields)
+    stored = await webhooks.get_webhook(state.db, org.id, webhook_id)
+    body = _webhook_body(fields) | {k: stored[k] for k in API_ONLY_FIELDS if k in stored}
     try:
         await webhooks.update_webhook(
             state.db,

@@ -111,3 +111,37 @@ async def test_a_calculation_error_is_shown_beside_its_field(
     assert refused.status_code == 400
     assert 'id="calculation-problem"' in refused.text
     assert "does not compile" in refused.text
+
+
+async def test_a_webhook_edit_sets_order_and_rate_and_keeps_headers_set_through_the_api(
+    browser: httpx.AsyncClient, api: OrgApi, db: Database
+) -> None:
+    created = await api.post(
+        "integrationdestinations/webhooks",
+        {
+            "name": "Ops",
+            "url": "http://127.0.0.1:9/ops",
+            "credentials": {"type": "M3TER_SIGNED_REQUEST", "apiKey": "key-1", "secret": SECRET},
+            "headers": {"X-Tenant": "acme"},
+        },
+    )
+    assert created.status_code == 200, created.text
+    page = f"/console/orgs/{api.org_id}/webhooks/{created.json()['id']}"
+    token = await csrf(browser, page)
+    refused = await browser.post(
+        page, data=webhook_form(token, secret="", version="1", maxRequestsPerSecond="fast")
+    )
+    assert refused.status_code == 400
+    assert 'id="maxRequestsPerSecond-problem"' in refused.text
+    saved = await browser.post(
+        page,
+        data=webhook_form(token, secret="", version="1", ordered="on", maxRequestsPerSecond="2.5"),
+    )
+    assert saved.status_code == 303, saved.text
+    stored = await webhooks.get_webhook(db, api.org_id, created.json()["id"])
+    assert stored["ordered"] is True
+    assert stored["maxRequestsPerSecond"] == 2.5
+    assert stored["headers"] == {"X-Tenant": "acme"}
+    form = (await browser.get(page)).text
+    assert 'id="ordered" name="ordered" checked' in form
+    assert 'value="2.5"' in form
