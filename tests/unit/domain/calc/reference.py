@@ -167,6 +167,8 @@ def _java_remainder(left: Any, right: Any) -> Any:
         raise Failure("remainder by zero")
     if isinstance(left, float) or isinstance(right, float):
         left, right = float(left), float(right)  # mixed arithmetic works on decimals
+    if isinstance(right, float) and math.isinf(right) and math.isfinite(left):
+        return left  # Java: a finite x % ±Infinity is x
     exact = Fraction(left) - Fraction(right) * math.trunc(Fraction(left) / Fraction(right))
     if isinstance(left, int) and isinstance(right, int):
         return int(exact)
