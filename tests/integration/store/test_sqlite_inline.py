@@ -74,6 +74,23 @@ def test_committed_pages_reach_the_database_file(
     assert not checkpointer.running
 
 
+def test_the_pages_a_passive_checkpoint_copies_are_synced_through_sqlites_own_descriptor(
+    database: tuple[str, sqlite3.Connection],
+) -> None:
+    path, writer = database
+    checkpointer = WalCheckpointer(path, interval_s=0.01)
+    checkpointer.start()
+    try:
+        fd = checkpointer._database_fd
+        assert fd is not None
+        assert os.readlink(f"/proc/self/fd/{fd}") == os.path.realpath(path)
+        write_rows(writer, 30)
+        eventually(lambda: checkpointer._synced_frames > 0)
+    finally:
+        checkpointer.stop()
+    assert checkpointer._database_fd is None  # SQLite closes it, with the connection
+
+
 def test_a_grown_log_is_restarted_and_a_huge_one_truncated(
     database: tuple[str, sqlite3.Connection],
 ) -> None:
@@ -89,6 +106,27 @@ def test_a_grown_log_is_restarted_and_a_huge_one_truncated(
         write_rows(writer, 1, size=10)
         assert log_frames(path) < 5  # the next writer started the log again
     finally:
+        checkpointer.stop()
+
+
+def test_a_restart_copies_the_log_without_waiting_and_the_next_writer_starts_it_again(
+    database: tuple[str, sqlite3.Connection],
+) -> None:
+    path, writer = database
+    checkpointer = WalCheckpointer(path, interval_s=0.01, restart_frames=20)
+    checkpointer.start()
+    idle_reader = sqlite3.connect(path, isolation_level=None)  # open, in no transaction
+    try:
+        write_rows(writer, 100)
+        eventually(lambda: checkpointer.restart_wanted)
+        grown = log_frames(path)
+        assert checkpointer.restart() is True
+        assert os.path.getsize(f"{path}-wal") > 0  # not truncated: not past truncate_bytes
+        write_rows(writer, 1, size=10)
+        assert log_frames(path) < 5 < grown  # the next writer started the log again
+        eventually(lambda: checkpointer._restart_above == checkpointer.restart_frames)
+    finally:
+        idle_reader.close()
         checkpointer.stop()
 
 
