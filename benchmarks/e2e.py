@@ -14,13 +14,16 @@ loop's thread alone) and the machine's other load, and checks that every firing 
     .venv/bin/python benchmarks/e2e.py --preload 1000000            # a store with history
     .venv/bin/python benchmarks/e2e.py --preload 1000000 --preload-expired   # retention at work
     .venv/bin/python benchmarks/e2e.py --store postgres --cluster 2,1  # 2 API, 1 worker process
+    .venv/bin/python benchmarks/e2e.py --cluster 1,1    # the same processes on one SQLite file
 
 `--preload N` first writes N accounts and N events into the store (benchmarks/preload.py);
 with `--preload-expired` they are past retention, which runs every second and deletes them
-while the phases run. `--cluster API,WORKERS` (PostgreSQL) starts that many
-`serve --no-workers` and `meterbell worker` processes; the client spreads its commitments over
-the API processes, and CPU per update sums every meterbell process; on PostgreSQL the
-database's CPU is reported beside it. `--signing STANDARD_WEBHOOKS` signs the
+while the phases run. `--cluster API,WORKERS` starts that many `serve --no-workers` and
+`meterbell worker` processes; the client spreads its commitments over the API processes, and
+CPU per update sums every meterbell process; on PostgreSQL the database's CPU is reported
+beside it. On SQLite (one file shared by the processes, to measure the option against the
+embedded mode's one process) nothing relays wake-ups between processes, so the workers poll
+every 10 ms. `--signing STANDARD_WEBHOOKS` signs the
 Standard Webhooks way instead of m3ter's. `repeats` counts deliveries that reached the receiver
 twice (claim races: the receiver always answers 200, so nothing is retried).
 
@@ -63,6 +66,7 @@ from preload import preload
 RULES = 10
 COMMITMENTS = 64
 DRAIN_TIMEOUT_S = 60.0
+SQLITE_CLUSTER_POLL_S = 0.01  # no LISTEN/NOTIFY relay between processes on SQLite
 ACCOUNT_ID = "6a3d5b1e-2c4f-4e8a-9b7c-000000000001"
 
 
@@ -385,10 +389,12 @@ def start_processes(
     if args.cluster is None:
         server = started("server")
         return Processes([server], [server], postgres=url is not None)
+    if url is None:
+        env["MB_WORKER_POLL_S"] = str(SQLITE_CLUSTER_POLL_S)
     api_count, worker_count = args.cluster
     apis = [started(f"api-{n}", serve_args=("--no-workers",)) for n in range(api_count)]
     workers = [started(f"worker-{n}", command="worker") for n in range(worker_count)]
-    return Processes(apis, apis + workers, postgres=True)
+    return Processes(apis, apis + workers, postgres=url is not None)
 
 
 def main() -> int:
@@ -408,8 +414,6 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
     store = "sqlite" if args.database_url else args.store
-    if args.cluster and store != "postgres" and not args.database_url:
-        parser.error("--cluster needs PostgreSQL: add --store postgres")
     interrupt_on_sigterm()
     if args.wait_quiet > 0:
         wait_for_quiet(args.wait_quiet)
