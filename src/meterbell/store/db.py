@@ -94,8 +94,9 @@ class Database:
         self.wakeups = Wakeups()
         self._write_lock = asyncio.Lock()
         self._checkpointer = _checkpointer_for(url) if self.is_sqlite else None
-        # SQLite: the one connection writes go through, and open connections for reads.
-        self._writer: AsyncConnection | None = None
+        # SQLite: the one connection writes go through (and its driver), open connections
+        # for reads.
+        self._writer: tuple[AsyncConnection, InlineConnection] | None = None
         self._idle_readers: list[AsyncConnection] = []
 
     @property
@@ -132,10 +133,14 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction; its after-commit work runs once it has committed."""
+    async def write(self, *, off_loop: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; its after-commit work runs once it has committed.
+
+        `off_loop` (SQLite): its statements run on a worker thread, and the event loop serves
+        everything but writes meanwhile. For long statements (retention's batches), where
+        the hand-over costs little beside them; other writers wait for the lock as ever."""
         unit = UnitOfWork()
-        async with self._write_transaction() as conn:
+        async with self._write_transaction(off_loop) as conn:
             conn.info[UNIT_OF_WORK] = unit
             try:
                 yield conn
@@ -147,7 +152,7 @@ class Database:
             action()
 
     @asynccontextmanager
-    async def _write_transaction(self) -> AsyncIterator[AsyncConnection]:
+    async def _write_transaction(self, off_loop: bool) -> AsyncIterator[AsyncConnection]:
         if not self.is_sqlite:
             async with self.engine.begin() as conn:
                 yield conn
@@ -159,11 +164,22 @@ class Database:
             if checkpointer is not None and checkpointer.restart_wanted:
                 with SQLITE_LOG_RESTART_SECONDS.time():
                     await asyncio.to_thread(checkpointer.restart)  # the loop runs on meanwhile
-            if self._writer is None or self._writer.closed:
-                self._writer = await self.engine.connect()
-                await self._writer.execution_options(sqlite_begin="BEGIN IMMEDIATE")
-            async with self._kept_transaction(self._writer, lambda _conn: True):
-                yield self._writer
+            writer, driver = await self._the_writer()
+            driver.off_loop = off_loop
+            try:
+                async with self._kept_transaction(writer, lambda _conn: True):
+                    yield writer
+            finally:
+                driver.off_loop = False
+
+    async def _the_writer(self) -> tuple[AsyncConnection, InlineConnection]:
+        if self._writer is None or self._writer[0].closed:
+            conn = await self.engine.connect()
+            await conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert isinstance(driver, InlineConnection)
+            self._writer = (conn, driver)
+        return self._writer
 
     def _keep_reader(self, conn: AsyncConnection) -> bool:
         if len(self._idle_readers) >= IDLE_SQLITE_READERS:
@@ -196,7 +212,7 @@ class Database:
     async def dispose(self) -> None:
         held, self._idle_readers = self._idle_readers, []
         if self._writer is not None:
-            held.append(self._writer)
+            held.append(self._writer[0])
             self._writer = None
         for conn in held:
             await conn.close()  # (a no-op if already closed)

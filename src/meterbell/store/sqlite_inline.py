@@ -13,7 +13,9 @@ commits either: see `WalCheckpointer`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
@@ -36,10 +38,14 @@ PROC_FDS = "/proc/self/fd"
 class InlineConnection(aiosqlite.Connection):
     def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
         super().__init__(connector, CURSOR_CHUNK)
+        # While set, calls run on a worker thread instead (see `Database.write(off_loop=)`).
+        self.off_loop = False
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self._connection is None:
             raise ValueError("Connection closed")
+        if self.off_loop:
+            return await _in_thread(functools.partial(fn, *args, **kwargs))
         return fn(*args, **kwargs)
 
     async def _open(self) -> InlineConnection:
@@ -64,6 +70,17 @@ class InlineConnection(aiosqlite.Connection):
 
     async def close(self) -> None:
         self.stop()
+
+
+async def _in_thread(call: Callable[[], Any]) -> Any:
+    """`call()` on a worker thread. Cancelled meanwhile, it waits for the call to end before
+    it lets the cancellation through: the connection must not serve two threads at once."""
+    running = asyncio.ensure_future(asyncio.to_thread(call))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await asyncio.wait({running})
+        raise
 
 
 def inline_creator(path: str) -> Callable[[], Any]:

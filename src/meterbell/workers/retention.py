@@ -9,8 +9,10 @@ raises holds back no other, and one that keeps failing is set aside (skipped) un
 While it catches up (a million expired events after a restart, say), it pauses after each round
 of batches for PAUSE_FACTOR times as long as the round held the store's writer, and each
 round purges only the kinds still behind: live writes get the (SQLite) writer most of the
-time. Each kind's batch size adapts so that one batch holds the writer (and, embedded, the
-event loop) about BATCH_TARGET_S: a live write waits at most that long behind it."""
+time. Each kind's batch size adapts so that one batch holds the writer about BATCH_TARGET_S:
+a live write waits at most that long behind it. Embedded, a batch's statements run off the
+event loop's thread (`Database.write(off_loop=True)`), which serves reads, requests and
+deliveries meanwhile."""
 
 from __future__ import annotations
 
@@ -129,7 +131,7 @@ class Retention:
             batch = self.batch_sizes[name]
             limit = batch.size
             started = time.perf_counter()
-            async with self.db.write() as conn:
+            async with self.db.write(off_loop=True) as conn:
                 deleted[name] = await self.purges[name](conn, self._cutoff(name), limit)
             batch.adjust(time.perf_counter() - started, full=deleted[name] == limit)
             if deleted[name] == limit:

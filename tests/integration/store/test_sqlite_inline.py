@@ -4,6 +4,7 @@ truncates the log when no reader holds it, and stops cleanly."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sqlite3
@@ -225,3 +226,27 @@ async def test_the_time_writers_wait_for_a_log_restart_is_measured(tmp_path: Pat
         db._checkpointer.stop()
         await db.dispose()
     assert (REGISTRY.get_sample_value("meterbell_sqlite_log_restart_seconds_sum") or 0) > 0
+
+
+async def test_an_off_loop_write_runs_its_statements_on_a_thread_while_the_loop_serves_others(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'off_loop.db'}")
+    loop_ran = threading.Event()
+
+    def thread_that_waited_for_the_loop() -> int:
+        """Runs inside the statement: blocks until the event loop has run a callback."""
+        return threading.get_ident() if loop_ran.wait(timeout=10) else 0
+
+    try:
+        async with db.write(off_loop=True) as conn:
+            raw = (await conn.get_raw_connection()).driver_connection._connection
+            raw.create_function("waited", 0, thread_that_waited_for_the_loop)
+            asyncio.get_running_loop().call_soon(loop_ran.set)
+            ran_on = (await conn.exec_driver_sql("SELECT waited()")).scalar()
+        assert ran_on not in (0, threading.get_ident())
+        async with db.write() as conn:  # the next write runs inline again
+            raw.create_function("here", 0, threading.get_ident)
+            assert (await conn.exec_driver_sql("SELECT here()")).scalar() == threading.get_ident()
+    finally:
+        await db.dispose()
