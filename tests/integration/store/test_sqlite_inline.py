@@ -19,7 +19,7 @@ import pytest
 
 from meterbell.metrics import REGISTRY
 from meterbell.store.db import Database
-from meterbell.store.sqlite_inline import WalCheckpointer, checkpoint
+from meterbell.store.sqlite_inline import TRUNCATE_WAL_BYTES, WalCheckpointer, checkpoint
 from tests.e2e.server import eventually
 
 
@@ -92,29 +92,20 @@ def test_the_pages_a_passive_checkpoint_copies_are_synced_through_sqlites_own_de
     assert checkpointer._database_fd is None  # SQLite closes it, with the connection
 
 
-def test_a_grown_log_is_restarted_and_a_huge_one_truncated(
-    database: tuple[str, sqlite3.Connection],
+@pytest.mark.parametrize(
+    ("truncate_bytes", "truncated"),
+    [(1, True), (TRUNCATE_WAL_BYTES, False)],
+    ids=["huge-log-truncated", "log-copied-and-kept"],
+)
+def test_a_grown_log_is_restarted_by_the_next_writer(
+    database: tuple[str, sqlite3.Connection], truncate_bytes: int, truncated: bool
 ) -> None:
+    """A restart copies the log without waiting for readers merely open; the next writer
+    starts the log again. Past truncate_bytes, the file is emptied too."""
     path, writer = database
-    checkpointer = WalCheckpointer(path, interval_s=0.01, restart_frames=20, truncate_bytes=1)
-    checkpointer.start()
-    try:
-        write_rows(writer, 100)
-        eventually(lambda: checkpointer.restart_wanted)
-        assert checkpointer.restart() is True
-        assert not checkpointer.restart_wanted
-        assert os.path.getsize(f"{path}-wal") == 0  # bigger than truncate_bytes: truncated
-        write_rows(writer, 1, size=10)
-        assert log_frames(path) < 5  # the next writer started the log again
-    finally:
-        checkpointer.stop()
-
-
-def test_a_restart_copies_the_log_without_waiting_and_the_next_writer_starts_it_again(
-    database: tuple[str, sqlite3.Connection],
-) -> None:
-    path, writer = database
-    checkpointer = WalCheckpointer(path, interval_s=0.01, restart_frames=20)
+    checkpointer = WalCheckpointer(
+        path, interval_s=0.01, restart_frames=20, truncate_bytes=truncate_bytes
+    )
     checkpointer.start()
     idle_reader = sqlite3.connect(path, isolation_level=None)  # open, in no transaction
     try:
@@ -122,7 +113,8 @@ def test_a_restart_copies_the_log_without_waiting_and_the_next_writer_starts_it_
         eventually(lambda: checkpointer.restart_wanted)
         grown = log_frames(path)
         assert checkpointer.restart() is True
-        assert os.path.getsize(f"{path}-wal") > 0  # not truncated: not past truncate_bytes
+        assert not checkpointer.restart_wanted
+        assert (os.path.getsize(f"{path}-wal") == 0) is truncated
         write_rows(writer, 1, size=10)
         assert log_frames(path) < 5 < grown  # the next writer started the log again
         eventually(lambda: checkpointer._restart_above == checkpointer.restart_frames)
@@ -131,7 +123,7 @@ def test_a_restart_copies_the_log_without_waiting_and_the_next_writer_starts_it_
         checkpointer.stop()
 
 
-def test_a_restart_waits_for_no_reader_and_gives_up_while_one_holds_the_log(
+def test_a_restart_gives_up_while_a_reader_keeps_pages_in_the_log(
     database: tuple[str, sqlite3.Connection],
 ) -> None:
     path, writer = database
