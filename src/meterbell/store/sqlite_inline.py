@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import sqlite3
 import threading
@@ -24,6 +23,8 @@ from typing import Any
 
 import aiosqlite
 import structlog
+
+from meterbell.cancelling import uninterrupted
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +46,9 @@ class InlineConnection(aiosqlite.Connection):
         if self._connection is None:
             raise ValueError("Connection closed")
         if self.off_loop:
-            return await _in_thread(functools.partial(fn, *args, **kwargs))
+            # Cancelled meanwhile, the statement still ends before the cancellation goes on:
+            # the connection must not serve two threads at once.
+            return await uninterrupted(asyncio.to_thread(fn, *args, **kwargs))
         return fn(*args, **kwargs)
 
     async def _open(self) -> InlineConnection:
@@ -70,17 +73,6 @@ class InlineConnection(aiosqlite.Connection):
 
     async def close(self) -> None:
         self.stop()
-
-
-async def _in_thread(call: Callable[[], Any]) -> Any:
-    """`call()` on a worker thread. Cancelled meanwhile, it waits for the call to end before
-    it lets the cancellation through: the connection must not serve two threads at once."""
-    running = asyncio.ensure_future(asyncio.to_thread(call))
-    try:
-        return await asyncio.shield(running)
-    except asyncio.CancelledError:
-        await asyncio.wait({running})
-        raise
 
 
 def inline_creator(path: str) -> Callable[[], Any]:

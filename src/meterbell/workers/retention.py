@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meterbell.cancelling import uninterrupted
 from meterbell.domain.clock import utcnow
 from meterbell.domain.deadletters import Worker, WorkItem
 from meterbell.domain.measurements import UID_WINDOW
@@ -131,13 +132,18 @@ class Retention:
             batch = self.batch_sizes[name]
             limit = batch.size
             started = time.perf_counter()
-            async with self.db.write(off_loop=True) as conn:
-                deleted[name] = await self.purges[name](conn, self._cutoff(name), limit)
+            # Its statements run on a thread: a cancellation mid-way would leave the
+            # transaction to SQLAlchemy's pending rollback. It is let finish instead.
+            deleted[name] = await uninterrupted(self._purge_batch(name, limit))
             batch.adjust(time.perf_counter() - started, full=deleted[name] == limit)
             if deleted[name] == limit:
                 behind.add(name)
 
         return purge
+
+    async def _purge_batch(self, name: str, limit: int) -> int:
+        async with self.db.write(off_loop=True) as conn:
+            return await self.purges[name](conn, self._cutoff(name), limit)
 
 
 async def _set_aside(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from meterbell import cancelling
 from meterbell.metrics import REGISTRY
 from meterbell.store.db import Database
 from meterbell.store.sqlite_inline import TRUNCATE_WAL_BYTES, WalCheckpointer, checkpoint
@@ -241,4 +242,40 @@ async def test_an_off_loop_write_runs_its_statements_on_a_thread_while_the_loop_
             raw.create_function("here", 0, threading.get_ident)
             assert (await conn.exec_driver_sql("SELECT here()")).scalar() == threading.get_ident()
     finally:
+        await db.dispose()
+
+
+async def test_a_cancelled_uninterrupted_off_loop_write_commits_then_is_cancelled(
+    tmp_path: Path,
+) -> None:
+    """As retention runs its batches: the cancellation waits for the statement on the worker
+    thread (the connection never serves two threads at once) and for the commit."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'cancelled.db'}")
+    entered, release = threading.Event(), threading.Event()
+
+    def blocker() -> int:
+        entered.set()
+        return int(release.wait(timeout=10))
+
+    async def batch() -> None:
+        async with db.write(off_loop=True) as conn:
+            raw = (await conn.get_raw_connection()).driver_connection._connection
+            raw.create_function("blocker", 0, blocker)
+            await conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            await conn.exec_driver_sql("INSERT INTO t SELECT blocker()")
+
+    try:
+        task = asyncio.create_task(cancelling.uninterrupted(batch()))
+        assert await asyncio.to_thread(entered.wait, 10)
+        task.cancel()
+        for _ in range(20):
+            await asyncio.sleep(0)  # let the cancellation reach the task
+        assert not task.done()  # still waiting for the statement
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with db.write() as conn:
+            assert (await conn.exec_driver_sql("SELECT id FROM t")).scalars().all() == [1]
+    finally:
+        release.set()
         await db.dispose()
