@@ -49,7 +49,8 @@ async def test_uninterrupted_work_ends_before_the_cancellation_reaches_its_calle
     task.cancel()
     for _ in range(20):
         await asyncio.sleep(0)  # let the cancellation reach the caller
-    assert not task.done() and ended == []
+    assert not task.done()
+    assert ended == []
     finish.set()
     async with asyncio.timeout(5):
         try:
