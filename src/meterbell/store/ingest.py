@@ -211,14 +211,20 @@ async def delete_failures_before(conn: AsyncConnection, cutoff: datetime, limit:
 
 
 async def delete_uids_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
-    key = tuple_(measurement_uids.c.org_id, measurement_uids.c.uid)
-    doomed = (
-        select(measurement_uids.c.org_id, measurement_uids.c.uid)
-        .where(measurement_uids.c.seen_at < cutoff)
-        .limit(limit)
-    )
-    result = await conn.execute(delete(measurement_uids).where(key.in_(doomed)))
-    return int(result.rowcount)
+    # The keys first, then a delete by key: PostgreSQL may answer a delete with an IN subquery
+    # by hashing the subquery and reading the whole primary key index.
+    doomed = [
+        (row.org_id, row.uid)
+        for row in await conn.execute(
+            select(measurement_uids.c.org_id, measurement_uids.c.uid)
+            .where(measurement_uids.c.seen_at < cutoff)
+            .limit(limit)
+        )
+    ]
+    if doomed:
+        key = tuple_(measurement_uids.c.org_id, measurement_uids.c.uid)
+        await conn.execute(delete(measurement_uids).where(key.in_(doomed)))
+    return len(doomed)
 
 
 async def meter_versions(conn: AsyncConnection, org_id: str) -> dict[str, tuple[str, int]]:

@@ -124,6 +124,7 @@ events = Table(
 
 RUNS_DUE_UNLANED = "next_attempt_at IS NOT NULL AND lane IS NULL"
 RUNS_DUE_LANED = "next_attempt_at IS NOT NULL AND lane IS NOT NULL"
+RUNS_FINISHED = "next_attempt_at IS NULL"
 
 integration_runs = Table(
     "integration_runs",
@@ -172,6 +173,13 @@ integration_runs = Table(
         "seq",
         sqlite_where=text(RUNS_DUE_LANED),
         postgresql_where=text(RUNS_DUE_LANED),
+    ),
+    # Retention's reach: finished runs by age.
+    Index(
+        "ix_runs_finished_created",
+        "dt_created",
+        sqlite_where=text(RUNS_FINISHED),
+        postgresql_where=text(RUNS_FINISHED),
     ),
     Index("ix_runs_org_entity", "org_id", "entity_type", "entity_id", "seq"),
     Index("ix_runs_org_destination", "org_id", "destination_id", "seq"),

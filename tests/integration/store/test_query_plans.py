@@ -25,8 +25,16 @@ from meterbell.store import runs as run_store
 from meterbell.store import scheduled as scheduled_store
 from meterbell.store.db import Database
 from meterbell.store.tables import metadata
+from meterbell.workers.retention import PURGES, Purge
 
-LARGE_TABLES = ("entities", "events", "integration_runs", "measurements")
+LARGE_TABLES = (
+    "entities",
+    "events",
+    "integration_runs",
+    "measurements",
+    "measurement_uids",
+    "ingest_failures",
+)
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 ORG, OTHER_ORG, DOC = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
 RUN = run_store.RunRow(
@@ -46,6 +54,12 @@ RUN = run_store.RunRow(
 DOCUMENT = {"id": DOC, "version": 2, "code": "c"}
 
 Work = Callable[[AsyncConnection], Awaitable[Any]]
+
+
+def _purge_work(purge: Purge) -> Work:
+    return lambda c: purge(c, NOW, 100)
+
+
 HOT_PATH: dict[str, Work] = {
     "entity get": lambda c: document_store.get_entity(c, ORG, "account", DOC),
     "entity replace": lambda c: document_store.replace_entity(c, ORG, "account", DOCUMENT, 1),
@@ -75,7 +89,7 @@ HOT_PATH: dict[str, Work] = {
     "export job claim": lambda c: export_store.claim_job(
         c, now=NOW, lease_until=NOW, owner="owner"
     ),
-}
+} | {f"retention of {kind}": _purge_work(purge) for kind, purge in PURGES.items()}
 
 
 def _index_leads() -> dict[str, str | None]:
