@@ -365,7 +365,8 @@ def _declare_responses(
 def _error_statuses(operation: Mapping[str, Any], method: str, path: str) -> list[int]:
     """The errors an operation can answer: any request but a probe's can be invalid;
     organization paths need the organization's token (signed links are checked instead); a path
-    naming an item may name none; writes may conflict; a body may be too large."""
+    naming an item may name none; writes may conflict; a body sent with any write may be too
+    large (the limit is checked before the route is known)."""
     if path in ("/health", "/ready"):
         return []
     statuses = [400]
@@ -380,7 +381,7 @@ def _error_statuses(operation: Mapping[str, Any], method: str, path: str) -> lis
         statuses.append(404)
     if method in WRITE_METHODS and path.startswith(ORG_PREFIX):
         statuses.append(409)
-    if "requestBody" in operation:
+    if "requestBody" in operation or method in WRITE_METHODS:
         statuses.append(413)
     return sorted({*statuses, *ALSO_ANSWERS.get((method, path), ())})
 

@@ -49,6 +49,8 @@ def test_errors_are_declared_as_messages(document: dict[str, Any]) -> None:
         errors = ERROR_STATUSES & operation["responses"].keys()
         if path.startswith("/organizations/{orgId}"):
             assert {"400", "401", "403"} <= errors, (method, path)
+        if method in ("post", "put", "delete"):
+            assert "413" in errors, (method, path)  # the body limit comes before the route
         for status in errors:
             reference = operation["responses"][status]["$ref"]
             response = document["components"]["responses"][reference.rsplit("/", 1)[-1]]
