@@ -16,12 +16,13 @@ class InjectedFailure(Exception):
     pass
 
 
+async def fail_event_write(*_args: Any, **_kwargs: Any) -> None:
+    raise InjectedFailure("the event write failed")
+
+
 @pytest.fixture
 def failing_event_write(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def fail(*_args: Any, **_kwargs: Any) -> None:
-        raise InjectedFailure("the event write failed")
-
-    monkeypatch.setattr(versioned_service, "insert_events", fail)
+    monkeypatch.setattr(versioned_service, "insert_events", fail_event_write)
 
 
 async def event_count(api: OrgApi) -> int:
@@ -43,13 +44,23 @@ async def test_failed_event_write_leaves_update_and_delete_undone(
     created = (await api.post("commitments", minimal_body(entity_by_name("commitment")))).json()
     events_before = await event_count(api)
 
-    async def fail(*_args: Any, **_kwargs: Any) -> None:
-        raise InjectedFailure("the event write failed")
-
-    monkeypatch.setattr(versioned_service, "insert_events", fail)
+    monkeypatch.setattr(versioned_service, "insert_events", fail_event_write)
     updated = await api.put(f"commitments/{created['id']}", {**created, "amountSpent": 5})
     deleted = await api.delete(f"commitments/{created['id']}")
     monkeypatch.undo()
     assert (updated.status_code, deleted.status_code) == (500, 500)
     assert (await api.get(f"commitments/{created['id']}")).json() == created
     assert await event_count(api) == events_before
+
+
+async def test_a_field_first_sent_in_a_rolled_back_write_is_learnt_when_it_is_sent_again(
+    api: OrgApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = {**minimal_body(entity_by_name("commitment")), "riskScore": 0.7}
+    monkeypatch.setattr(versioned_service, "insert_events", fail_event_write)
+    assert (await api.post("commitments", body)).status_code == 500
+    monkeypatch.undo()
+    assert (await api.post("commitments", body)).status_code == 200
+    query = {"eventName": "configuration.commitment.created"}
+    fields = (await api.get("events/fields", params=query)).json()["events"]
+    assert fields[query["eventName"]]["new.riskScore"] == "double"
