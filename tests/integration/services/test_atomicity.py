@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from meterbell.domain.catalog import entity_by_name
+from meterbell.services import scheduled as scheduled_service
 from meterbell.services import versioned as versioned_service
 from tests.conftest import OrgApi
 from tests.factories import minimal_body
@@ -18,6 +19,10 @@ class InjectedFailure(Exception):
 
 async def fail_event_write(*_args: Any, **_kwargs: Any) -> None:
     raise InjectedFailure("the event write failed")
+
+
+async def fail_scheduled_events(*_args: Any, **_kwargs: Any) -> None:
+    raise InjectedFailure("recomputing scheduled events failed")
 
 
 @pytest.fixture
@@ -57,7 +62,8 @@ async def test_a_field_first_sent_in_a_rolled_back_write_is_learnt_when_it_is_se
     api: OrgApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     body = {**minimal_body(entity_by_name("commitment")), "riskScore": 0.7}
-    monkeypatch.setattr(versioned_service, "insert_events", fail_event_write)
+    # Fails after the new field was recorded, inside the same transaction.
+    monkeypatch.setattr(scheduled_service, "entity_written", fail_scheduled_events)
     assert (await api.post("commitments", body)).status_code == 500
     monkeypatch.undo()
     assert (await api.post("commitments", body)).status_code == 200
