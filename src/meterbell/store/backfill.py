@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from meterbell.domain.backfill import BackfillStatus
 from meterbell.store.events import EventRow, event_from_row
 from meterbell.store.tables import backfill_jobs, backfilled, events
 from meterbell.store.upsert import insert_or_merge
@@ -24,7 +25,7 @@ class BackfillJob:
     since: datetime
     until: datetime
     dry_run: bool
-    status: str
+    status: BackfillStatus
     dt_created: datetime
     evaluated: int = 0
     matched: int = 0
@@ -47,6 +48,7 @@ JOB_COLUMNS = tuple(f.name for f in fields(BackfillJob) if f.name != "seq")
 def _job(row: Any) -> BackfillJob:
     job = BackfillJob(**{name: getattr(row, name) for name in (*JOB_COLUMNS, "seq")})
     job.event_ids = list(job.event_ids)
+    job.status = BackfillStatus(job.status)
     return job
 
 
@@ -206,7 +208,7 @@ async def set_aside(
         update(backfill_jobs)
         .where((backfill_jobs.c.org_id == org_id) & (backfill_jobs.c.id == job_id))
         .values(
-            status="FAILED",
+            status=BackfillStatus.FAILED,
             error=error,
             next_attempt_at=None,
             lease_owner=None,
@@ -221,6 +223,10 @@ async def requeue(conn: AsyncConnection, org_id: str, job_id: str, now: datetime
         update(backfill_jobs)
         .where((backfill_jobs.c.org_id == org_id) & (backfill_jobs.c.id == job_id))
         .values(
-            status="RUNNING", error=None, next_attempt_at=now, lease_owner=None, dt_completed=None
+            status=BackfillStatus.RUNNING,
+            error=None,
+            next_attempt_at=now,
+            lease_owner=None,
+            dt_completed=None,
         )
     )

@@ -135,7 +135,7 @@ async def finish_job(
     conn: AsyncConnection,
     job: JobRow,
     *,
-    status: str,
+    status: JobStatus,
     at: datetime,
     files: list[dict[str, Any]] | None = None,
     row_count: int | None = None,
@@ -232,7 +232,7 @@ class JobQuery:
 
     ids: tuple[str, ...] = ()
     schedule_id: str | None = None
-    status: str | None = None
+    status: JobStatus | None = None
     created_from: datetime | None = None
     created_before: datetime | None = None
 

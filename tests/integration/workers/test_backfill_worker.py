@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Select, Table, func, select
 
 from meterbell.domain.clock import utcnow
 from meterbell.services import backfill
@@ -57,6 +57,10 @@ async def events_then_rule(api: OrgApi, db: Database) -> tuple[list[str], str]:
     return ids, str(rule.json()["id"])
 
 
+def count_of(table: Table, org_id: str) -> Select[tuple[int]]:
+    return select(func.count()).select_from(table).where(table.c.org_id == org_id)
+
+
 async def test_two_workers_work_each_chunk_once(
     api: OrgApi, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -78,8 +82,8 @@ async def test_two_workers_work_each_chunk_once(
     assert done["eventIds"] == ids  # oldest first
     assert await fired_on(api, {"id": rule_id}) == set(ids)
     async with db.read() as conn:
-        marks = (await conn.execute(select(func.count()).select_from(backfilled))).scalar()
-        runs = (await conn.execute(select(func.count()).select_from(integration_runs))).scalar()
+        marks = await conn.scalar(count_of(backfilled, api.org_id))
+        runs = await conn.scalar(count_of(integration_runs, api.org_id))
     assert (marks, runs) == (EVENTS, 0)  # no integration: Notification events only
 
 

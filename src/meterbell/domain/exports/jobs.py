@@ -77,7 +77,7 @@ def public_job(
     job_id: str,
     schedule_id: str | None,
     source_type: str,
-    status: str,
+    status: JobStatus,
     spec: Mapping[str, Any],
     dt_created: datetime,
     started_at: datetime | None,
