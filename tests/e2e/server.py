@@ -407,8 +407,8 @@ class MeterbellWorker:
 
 
 def graceful_exit(code: int) -> bool:
-    """uvicorn handles SIGTERM, shuts down, then re-raises it: 0 or -SIGTERM are both clean."""
-    return code in (0, -signal.SIGTERM)
+    """A stopped server (SIGTERM, shut down gracefully) exits 0, as `meterbell worker` does."""
+    return code == 0
 
 
 def eventually(probe: Callable[[], T | None], deadline_s: float = START_TIMEOUT_S) -> T:
