@@ -303,6 +303,24 @@ class MeterbellServer:
         self._close_log()
         return code
 
+    def send_sigterm(self) -> None:
+        """SIGTERM, and return at once: watch the shutdown, then `wait_exit`."""
+        self._require_process().send_signal(signal.SIGTERM)
+
+    def wait_exit(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        """Wait for the process to exit on its own; fail (with the output's tail) if it is
+        still running after `timeout`. The exit code."""
+        process = self._require_process()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"meterbell serve still running {timeout}s later; "
+                f"last output from {self.log_path}:\n{self.log_tail()}"
+            ) from None
+        self._close_log()
+        return process.returncode
+
     def kill(self) -> int:
         """SIGKILL at once, like a crash: no shutdown code runs. The exit code (-9)."""
         process = self._require_process()
