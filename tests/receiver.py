@@ -1,7 +1,8 @@
 """A real HTTP receiver for webhook tests: an aiohttp server on a free loopback port.
 
-Each path can be told how to answer (status codes in turn, a delay, headers); every request
-that arrives is recorded with its headers, body and arrival time.
+Each path can be told how to answer (status codes in turn, a delay, headers, or held until the
+test releases it); every request that arrives is recorded with its headers, body and arrival
+time.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Behaviour:
     final_status: int = 200
     delay_s: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    hold: asyncio.Event | None = None
 
 
 class Receiver:
@@ -55,9 +57,11 @@ class Receiver:
         then: int = 200,
         delay_s: float = 0.0,
         headers: dict[str, str] | None = None,
+        hold: asyncio.Event | None = None,
     ) -> None:
-        """Answer `path` with `statuses` in turn, then `then` for ever."""
-        self._behaviours[path] = Behaviour(deque(statuses), then, delay_s, headers or {})
+        """Answer `path` with `statuses` in turn, then `then` for ever; with `hold`, each
+        answer waits until the test sets it (then `delay_s` more)."""
+        self._behaviours[path] = Behaviour(deque(statuses), then, delay_s, headers or {}, hold)
 
     def at(self, path: str) -> list[Received]:
         return [r for r in self.received if r.path == path]
@@ -82,6 +86,8 @@ class Receiver:
                 )
             )
             self._arrived.notify_all()
+        if behaviour.hold is not None:
+            await behaviour.hold.wait()
         if behaviour.delay_s:
             await asyncio.sleep(behaviour.delay_s)
         status = behaviour.statuses.popleft() if behaviour.statuses else behaviour.final_status

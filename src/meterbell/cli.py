@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -147,6 +148,11 @@ def serve(
     _with_db(settings, lambda db: _bootstrap_default_org(db, settings.data_dir, console_url))
     application = create_app(settings, run_workers=not no_workers)
     freeze_startup_objects()
+    # uvicorn shuts down gracefully on SIGTERM and SIGINT, then raises the signal again with
+    # the handler found at start. SIGINT's raises KeyboardInterrupt, which uvicorn.run takes
+    # as a clean end (exit 0); SIGTERM's default would kill the process (exit -15, "143").
+    # Give SIGTERM SIGINT's handler, so a stopped server exits 0, as `meterbell worker` does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     uvicorn.run(
         application,
         host=host or settings.host,

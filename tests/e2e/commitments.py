@@ -25,9 +25,9 @@ async def authorised(server: MeterbellServer) -> httpx.AsyncClient:
 
 async def wire_every_update(
     api: httpx.AsyncClient, url: str, code: str = "every-update", **webhook_fields: Any
-) -> None:
+) -> str:
     """A rule firing on every commitment update, sent to a webhook at `url` (with
-    `webhook_fields`)."""
+    `webhook_fields`). The rule's id."""
     rule = await api.post(
         "notifications/configurations",
         json={
@@ -57,6 +57,8 @@ async def wire_every_update(
         },
     )
     assert config.status_code == 200, config.text
+    rule_id: str = rule.json()["id"]
+    return rule_id
 
 
 async def new_commitment(api: httpx.AsyncClient) -> dict[str, Any]:

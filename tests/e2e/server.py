@@ -303,6 +303,24 @@ class MeterbellServer:
         self._close_log()
         return code
 
+    def send_sigterm(self) -> None:
+        """SIGTERM, and return at once: watch the shutdown, then `wait_exit`."""
+        self._require_process().send_signal(signal.SIGTERM)
+
+    def wait_exit(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        """Wait for the process to exit on its own; fail (with the output's tail) if it is
+        still running after `timeout`. The exit code."""
+        process = self._require_process()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"meterbell serve still running {timeout}s later; "
+                f"last output from {self.log_path}:\n{self.log_tail()}"
+            ) from None
+        self._close_log()
+        return process.returncode
+
     def kill(self) -> int:
         """SIGKILL at once, like a crash: no shutdown code runs. The exit code (-9)."""
         process = self._require_process()
@@ -407,8 +425,8 @@ class MeterbellWorker:
 
 
 def graceful_exit(code: int) -> bool:
-    """uvicorn handles SIGTERM, shuts down, then re-raises it: 0 or -SIGTERM are both clean."""
-    return code in (0, -signal.SIGTERM)
+    """A stopped server (SIGTERM, shut down gracefully) exits 0, as `meterbell worker` does."""
+    return code == 0
 
 
 def eventually(probe: Callable[[], T | None], deadline_s: float = START_TIMEOUT_S) -> T:

@@ -18,10 +18,12 @@ import httpx
 import m3ter
 import pytest
 from m3ter.types import AccountResponse, CommitmentResponse
+from m3ter.types.data_exports import UsageDataExportScheduleResponse
 
 from meterbell.domain.clock import utcnow
 from meterbell.domain.tokens import TokenClaims, TokenSigner
 from tests.e2e.server import MeterbellServer
+from tests.e2e.test_exports import finished
 
 pytestmark = pytest.mark.slow
 
@@ -551,3 +553,147 @@ def test_bills_approved_and_locked_through_the_sdk(sdk: Sdk) -> None:
     shown = client.integration_configurations.retrieve(config.id).model_extra or {}
     assert shown["credentials"] == {"type": "HTTP_BASIC", "username": "u", "password": "********"}
     assert client.integration_configurations.delete(config.id).id == config.id
+
+
+def test_webhook_deactivated_and_activated_again(sdk: Sdk) -> None:
+    client = sdk.client
+    suffix = uuid.uuid4().hex[:8]
+    credentials: Any = {"type": "M3TER_SIGNED_REQUEST", "api_key": "key-1", "secret": "s3cret"}
+    webhook = client.webhooks.create(
+        name=f"hook-{suffix}",
+        description="billing receiver",
+        url="https://93.184.215.14/hooks/m3ter",
+        credentials=credentials,
+    )
+    assert webhook.active is True
+    paused = client.webhooks.set_active(webhook.id, active=False)
+    assert (paused.id, paused.active) == (webhook.id, False)
+    assert client.webhooks.retrieve(webhook.id).active is False
+    resumed = client.webhooks.set_active(webhook.id, active=True)
+    assert (resumed.id, resumed.active) == (webhook.id, True)
+    assert client.webhooks.delete(webhook.id).id == webhook.id
+
+
+def test_scheduled_event_configuration_lifecycle(sdk: Sdk) -> None:
+    configs = sdk.client.scheduled_event_configurations
+    name = f"scheduled.bill.due{uuid.uuid4().hex[:8]}"
+    created = configs.create(entity="Bill", field="dueDate", name=name, offset=-3)
+    assert (created.name, created.entity, created.field, created.offset, created.version) == (
+        name,
+        "Bill",
+        "dueDate",
+        -3,
+        1,
+    )
+    assert configs.retrieve(created.id).name == name
+    updated = configs.update(
+        created.id, entity="Bill", field="endDate", name=name, offset=2, version=1
+    )
+    assert (updated.id, updated.field, updated.offset, updated.version) == (
+        created.id,
+        "endDate",
+        2,
+        2,
+    )
+    assert [c.id for c in configs.list(ids=[created.id])] == [created.id]
+    assert name in (sdk.client.events.get_types().events or [])
+    deleted = configs.delete(created.id)
+    assert (deleted.id, deleted.version) == (created.id, 2)
+    with pytest.raises(m3ter.NotFoundError):
+        configs.retrieve(created.id)
+
+
+def test_export_destination_lifecycle(sdk: Sdk) -> None:
+    destinations = sdk.client.data_exports.destinations
+    code = f"usage-{uuid.uuid4().hex[:8]}"
+    role = "arn:aws:iam::123456789012:role/meterbell-export"
+    created = destinations.create(
+        bucket_name="usage-bucket", iam_role_arn=role, extra_body={"name": "Usage", "code": code}
+    )
+    assert created.version == 1
+    fetched = destinations.retrieve(created.id)
+    assert (fetched.id, fetched.code, fetched.bucket_name) == (created.id, code, "usage-bucket")
+    assert [d.id for d in destinations.list(ids=[created.id])] == [created.id]
+    updated = destinations.update(
+        created.id,
+        bucket_name="usage-bucket-2",
+        iam_role_arn=role,
+        prefix="meterbell",
+        partition_order="TYPE_FIRST",
+        version=1,
+        extra_body={"name": "Usage", "code": code},
+    )
+    assert (updated.bucket_name, updated.prefix, updated.partition_order, updated.version) == (
+        "usage-bucket-2",
+        "meterbell",
+        "TYPE_FIRST",
+        2,
+    )
+    deleted = destinations.delete(created.id)
+    assert (deleted.id, deleted.bucket_name) == (created.id, "usage-bucket-2")
+    with pytest.raises(m3ter.NotFoundError):
+        destinations.retrieve(created.id)
+
+
+def test_export_schedule_lifecycle_and_its_first_job(sdk: Sdk) -> None:
+    schedules = sdk.client.data_exports.schedules
+    code = f"weekly-{uuid.uuid4().hex[:8]}"
+    named = {"name": "Weekly usage", "code": code}
+    created = schedules.create(
+        source_type="USAGE",
+        time_period="LAST_7_DAYS",
+        extra_body={**named, "scheduleType": "DAY", "period": 1, "offset": 3},
+    )
+    assert isinstance(created, UsageDataExportScheduleResponse)
+    assert (created.time_period, created.version) == ("LAST_7_DAYS", 1)
+    fetched = schedules.retrieve(created.id)
+    assert isinstance(fetched, UsageDataExportScheduleResponse)
+    assert (fetched.id, fetched.time_period) == (created.id, "LAST_7_DAYS")
+    assert fetched.to_dict()["cronExpression"] == "0 3 */1 * *"
+    updated = schedules.update(
+        created.id,
+        source_type="USAGE",
+        time_period="YESTERDAY",
+        version=1,
+        extra_body={**named, "scheduleType": "HOUR", "period": 2, "offset": 30},
+    )
+    assert isinstance(updated, UsageDataExportScheduleResponse)
+    assert (updated.id, updated.time_period, updated.version) == (created.id, "YESTERDAY", 2)
+    listed = list(schedules.list(ids=[created.id]))
+    assert [(s.id, s.code, s.schedule_type, s.period, s.cron_expression) for s in listed] == [
+        (created.id, code, "HOUR", 2, "30 */2 * * *")
+    ]
+
+    # Creating the schedule queued its first run (in the same transaction): one job.
+    jobs = list(sdk.client.data_exports.jobs.list(schedule_id=created.id))
+    assert [(j.schedule_id, j.source_type) for j in jobs] == [(created.id, "USAGE")]
+    job = sdk.client.data_exports.jobs.retrieve(jobs[0].id)
+    assert (job.id, job.schedule_id) == (jobs[0].id, created.id)
+
+    deleted = schedules.delete(created.id)
+    assert isinstance(deleted, UsageDataExportScheduleResponse)
+    assert (deleted.id, deleted.version) == (created.id, 2)
+    with pytest.raises(m3ter.NotFoundError):
+        schedules.retrieve(created.id)
+
+
+def test_adhoc_export_job_listed_finished_and_downloadable(sdk: Sdk) -> None:
+    client = sdk.client
+    answer = client.data_exports.create_adhoc(
+        source_type="OPERATIONAL", operational_data_types=["ACCOUNTS"]
+    )
+    job = finished(client, answer.job_id)
+    assert (job.id, job.status, job.source_type, job.schedule_id) == (
+        answer.job_id,
+        "SUCCEEDED",
+        "OPERATIONAL",
+        None,
+    )
+    assert job.started_at is not None
+    assert [j.id for j in client.data_exports.jobs.list(ids=[answer.job_id])] == [answer.job_id]
+    link = client.data_exports.jobs.get_download_url(answer.job_id)
+    assert link.url is not None
+    assert link.expiration_time is not None
+    assert link.expiration_time > utcnow()
+    assert f"/dataexports/{answer.job_id}/" in link.url
+    assert httpx.get(link.url, timeout=10.0).status_code == 200
