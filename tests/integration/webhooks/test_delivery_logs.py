@@ -12,7 +12,10 @@ from meterbell.workers.isolation import MAX_ITEM_FAILURES
 from tests.conftest import OrgApi
 from tests.integration.webhooks.conftest import FAST_DELIVERY, Wiring, new_commitment, spend, wire
 from tests.integration.webhooks.test_delivery import poll, settled_runs
-from tests.integration.webhooks.test_delivery_faults import _seal_with_another_key
+from tests.integration.webhooks.test_delivery_faults import (
+    _seal_with_another_key,
+    refusing_attempt_logs,
+)
 from tests.integration.webhooks.test_rule_error_isolation import (
     new_account,
     rule_errors,
@@ -134,3 +137,18 @@ async def test_a_run_that_keeps_failing_inside_meterbell_is_logged_with_its_ids_
     set_aside = lines[-1]
     assert set_aside == set_aside | {"worker": "deliverer", "level": "error"}
     assert set_aside["attempts"] == MAX_ITEM_FAILURES
+
+
+async def test_a_result_the_store_refuses_is_logged_with_the_ids_of_its_run(
+    live: OrgApi, receiver: Receiver, db: Database, json_log: io.StringIO
+) -> None:
+    wiring = await wire(live, receiver, "/refused", calculation=None, always=True)
+    async with refusing_attempt_logs(db, "/refused"):
+        run = await one_run(live, wiring)
+    assert run["status"] == "ERROR"
+
+    refused = json_lines(json_log, event="recording delivery results failed", runIds=[run["id"]])
+    assert refused
+    assert refused[-1]["orgIds"] == [live.org_id]
+    (set_aside,) = await logged(json_log, 1, event="work item set aside", runId=run["id"])
+    assert set_aside == set_aside | ids_of(live, wiring, run) | {"attempt": 1}
