@@ -3,6 +3,7 @@ MB_TEST_POSTGRES_URL is set), the app over ASGI, and a fresh organization per te
 
 from __future__ import annotations
 
+import io
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +22,7 @@ from meterbell.logs import configure_logging
 from meterbell.services import orgs
 from meterbell.store.db import Database
 from meterbell.store.migrate import upgrade
+from tests.logcapture import logging_to
 from tests.s3server import S3Server, running_s3_server
 from tests.stripe_standin import StripeStandin, running_stripe_standin
 
@@ -203,6 +205,15 @@ async def api(client: httpx.AsyncClient, db: Database) -> OrgApi:
 @pytest.fixture
 async def other_api(client: httpx.AsyncClient, db: Database) -> OrgApi:
     return await new_org_api(client, db, "Another organization")
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """meterbell's log at `info` and above, as JSON lines (tests/logcapture.py's `json_lines`),
+    for the test's length."""
+    stream = io.StringIO()
+    with logging_to(stream, "info", "json"):
+        yield stream
 
 
 @pytest.fixture

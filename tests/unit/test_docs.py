@@ -1,6 +1,6 @@
 """The docs' examples are true: docs/exports.md gives the CSV headers the code writes, the
 docs/webhooks.md verification example works when copied as written, and docs/operations.md
-documents every Prometheus series."""
+documents every Prometheus series and the key each worker's items are logged by."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import io
 import re
 from pathlib import Path
 
+from meterbell.domain.deadletters import Worker
 from meterbell.domain.exports.operational import OPERATIONAL_DATA_TYPES, source_columns
 from meterbell.domain.meters import field_codes
 from meterbell.metrics import REGISTRY
@@ -73,6 +74,13 @@ def test_every_metric_is_documented() -> None:
     for family in REGISTRY.collect():
         name = f"{family.name}_total" if family.type == "counter" else family.name
         assert f"| `{name}` | {family.type} |" in operations, name
+
+
+def test_every_workers_items_are_logged_by_the_key_the_doc_gives() -> None:
+    rows = [line for line in (DOCS / "operations.md").read_text().splitlines() if line[:2] == "| "]
+    for worker in Worker:
+        (row,) = [row for row in rows if row.startswith(f"| {worker} | ")]
+        assert f"(`{worker.item_key}`)" in row, worker
 
 
 def test_standard_webhooks_example_prints_true_as_written() -> None:

@@ -31,6 +31,24 @@ class Worker(StrEnum):
     RETENTION = "retention"
     BACKFILL = "backfill"
 
+    @property
+    def item_key(self) -> str:
+        """The key naming this worker's items in log lines: `eventId` for the dispatcher's
+        events, `runId` for the deliverer's runs, and so on."""
+        return ITEM_KEYS[self]
+
+
+ITEM_KEYS: dict[Worker, str] = {
+    Worker.DISPATCHER: "eventId",
+    Worker.DELIVERER: "runId",
+    Worker.SCHEDULER: "scheduledTargetSeq",
+    Worker.EXPORT_SCHEDULER: "exportScheduleId",
+    Worker.EXPORTER: "exportJobId",
+    Worker.INGEST: "submissionSeq",
+    Worker.RETENTION: "purge",
+    Worker.BACKFILL: "backfillJobId",
+}
+
 
 @dataclass(frozen=True)
 class WorkItem:

@@ -204,7 +204,13 @@ async def _work_inline(db: Database, backfiller: Backfiller, job: BackfillJob) -
                 break
             current = worked
     except Exception:
-        log.warning("backfill chunk failed in the request: left to the worker", exc_info=True)
+        log.warning(
+            "backfill chunk failed in the request: left to the worker",
+            orgId=job.org_id,
+            ruleId=job.rule_id,
+            backfillJobId=job.id,
+            exc_info=True,
+        )
         async with db.write() as conn:
             await backfill_store.hand_over(conn, job.org_id, job.id, owner, utcnow())
     return current

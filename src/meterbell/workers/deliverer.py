@@ -278,12 +278,7 @@ class Deliverer:
 
     def _hold_crashed(self, run: RunRow, error: Exception) -> None:
         """A run whose target could not even be read: its failed attempt goes to the writer."""
-        log.error(
-            "reading a run's destination failed",
-            org_id=run.org_id,
-            run_id=run.id,
-            exc_info=error,
-        )
+        log.error("reading a run's destination failed", exc_info=error, **_log_ids(run))
         self._holding[run.id] = run
         self._results.append(self._crashed(run, None, error))
         self._results_ready.set()
@@ -426,7 +421,10 @@ class Deliverer:
             try:
                 await self._renew_leases()
             except Exception:
-                log.exception("renewing delivery leases failed; retrying")
+                log.exception(
+                    "renewing delivery leases failed; retrying",
+                    **_batch_ids(list(self._holding.values())),
+                )
 
     async def _renew_leases(self) -> None:
         if self._holding:
@@ -471,7 +469,11 @@ class Deliverer:
             async with self.db.write() as conn:
                 await self._record(conn, batch, now)
         except Exception:
-            log.exception("recording delivery results failed", results=len(batch))
+            log.exception(
+                "recording delivery results failed",
+                results=len(batch),
+                **_batch_ids([r.run for r in batch]),
+            )
             return False
         self._release(batch)
         self._schedule_retries(batch, now)
@@ -579,7 +581,9 @@ class Deliverer:
     ) -> None:
         """A run that ended ERROR through failures inside meterbell: its dead letter."""
         item = WorkItem(Worker.DELIVERER, run.org_id, run.id)
-        await self.isolation.set_aside_now(conn, item, error, run.attempts + 1, now)
+        await self.isolation.set_aside_now(
+            conn, item, error, run.attempts + 1, now, log_ids=_log_ids(run)
+        )
 
     def _error_event(
         self,
@@ -642,6 +646,11 @@ def _log_ids(run: RunRow) -> dict[str, Any]:
         "runId": run.id,
         "attempt": run.attempts + 1,
     }
+
+
+def _batch_ids(runs: list[RunRow]) -> dict[str, list[str]]:
+    """The ids a log line about several runs carries."""
+    return {"orgIds": sorted({run.org_id for run in runs}), "runIds": [run.id for run in runs]}
 
 
 def _count_attempt(run: RunRow, outcome: AttemptOutcome, answered: datetime) -> None:

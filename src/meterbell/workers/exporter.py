@@ -185,7 +185,7 @@ class Exporter:
         except JobFailed as failure:
             await self._fail(job, failure)
         except Exception as exc:
-            log.exception("export job failed", job_id=job.id)
+            log.exception("export job failed", orgId=job.org_id, exportJobId=job.id)
             await self._fail(job, JobFailed(f"The export failed unexpectedly: {exc}"))
         else:
             await self._succeed(job, files)
@@ -225,7 +225,8 @@ class Exporter:
             written = write_job_files(self.db.url, job, work_dir)
             log.info(
                 "export files written",
-                job_id=job.id,
+                orgId=job.org_id,
+                exportJobId=job.id,
                 rows=sum(f.rows for f in written),
                 seconds=round(time.perf_counter() - started, 3),
             )

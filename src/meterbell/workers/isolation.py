@@ -12,12 +12,16 @@ dead letter, and an alert is raised, in one transaction. `POST …/deadletters/{
 
 If even counting a failure fails, the store itself is in trouble: the error goes up to the
 worker's loop (workers/loop.py), which pauses before the next step.
+
+Its log lines name an item by its organization (`orgId`) and its worker's key for it
+(`Worker.item_key`: `eventId` for the dispatcher's events, `runId` for the deliverer's runs...).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -67,6 +71,7 @@ class Isolation:
                 worker=taken[0].worker,
                 items=len(taken),
                 exc_info=True,
+                **_batch_ids(taken),
             )
         await self.each_alone(taken, alone, set_aside)
         return True
@@ -98,11 +103,10 @@ class Isolation:
             log.warning(
                 "work item failed",
                 worker=item.worker,
-                org_id=item.org_id,
-                item_id=item.item_id,
                 attempts=letter.attempts,
                 error=str(error) or type(error).__name__,
                 exc_info=error,
+                **_item_ids(item),
             )
             if letter.attempts < self.max_failures:
                 return None
@@ -111,24 +115,37 @@ class Isolation:
         return letter
 
     async def set_aside_now(
-        self, conn: AsyncConnection, item: WorkItem, error: str, attempts: int, now: datetime
+        self,
+        conn: AsyncConnection,
+        item: WorkItem,
+        error: str,
+        attempts: int,
+        now: datetime,
+        *,
+        log_ids: Mapping[str, Any] | None = None,
     ) -> None:
-        """Set aside an item whose worker counts its failures itself (a run's attempts)."""
+        """Set aside an item whose worker counts its failures itself (a run's attempts); its
+        log line carries `log_ids` too (a run's eventId, ruleId and attempt)."""
         letter = await dead_letter_store.count_failure(conn, item, error, now, attempts=attempts)
-        await self.record_set_aside(conn, letter, None, now)
+        await self.record_set_aside(conn, letter, None, now, log_ids=log_ids)
 
     async def record_set_aside(
-        self, conn: AsyncConnection, letter: DeadLetter, payload: str | None, now: datetime
+        self,
+        conn: AsyncConnection,
+        letter: DeadLetter,
+        payload: str | None,
+        now: datetime,
+        *,
+        log_ids: Mapping[str, Any] | None = None,
     ) -> None:
         """Make `letter` a dead letter, and raise an alert for it, in the caller's transaction."""
         await dead_letter_store.set_aside(conn, letter.id, payload, now)
         log.error(
             "work item set aside",
             worker=letter.worker,
-            org_id=letter.org_id,
-            item_id=letter.item_id,
-            dead_letter_id=letter.id,
+            deadLetterId=letter.id,
             attempts=letter.attempts,
+            **(_item_ids(letter.item) | dict(log_ids or {})),
         )
         if letter.org_id is not None:
             occurrence = Occurrence(
@@ -141,3 +158,17 @@ class Isolation:
                 f"failures: {letter.error.splitlines()[0]}",
             )
             await alerts.raise_alert(conn, occurrence, now)
+
+
+def _item_ids(item: WorkItem) -> dict[str, Any]:
+    """An item's ids in a log line: its organization's, and its own under its worker's key."""
+    return {"orgId": item.org_id, item.worker.item_key: item.item_id}
+
+
+def _batch_ids(items: Sequence[WorkItem]) -> dict[str, Any]:
+    """A batch's ids in a log line (its items are one worker's): `orgIds`, and the items' own
+    under the plural of their worker's key (`eventIds`, `runIds`...)."""
+    return {
+        "orgIds": sorted({i.org_id for i in items if i.org_id is not None}),
+        f"{items[0].worker.item_key}s": [i.item_id for i in items],
+    }

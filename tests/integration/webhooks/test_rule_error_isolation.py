@@ -19,11 +19,26 @@ from tests.integration.webhooks.test_delivery import poll
 from tests.receiver import Receiver
 
 ACCOUNT_CREATED = "configuration.account.created"
+# Compiles, but errors on an account whose tier is not a number.
+TIER_ABOVE_2 = "new.customFields.tier > 2"
 
 
 async def new_account(api: OrgApi, **custom_fields: Any) -> dict[str, Any]:
     body = {**minimal_body(entity_by_name("account")), "customFields": custom_fields}
     response = await api.post("accounts", body)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def tier_above_2_rule(api: OrgApi) -> dict[str, Any]:
+    """A rule on accounts created that errors on a tier of "gold"."""
+    body = {
+        "name": "Tier above 2",
+        "code": "tier_above_2",
+        "eventName": ACCOUNT_CREATED,
+        "calculation": TIER_ABOVE_2,
+    }
+    response = await api.post("notifications/configurations", body)
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -38,16 +53,7 @@ async def test_a_rule_that_errors_holds_back_no_rule_and_no_organization(
     live: OrgApi, live_client: httpx.AsyncClient, db: Database, receiver: Receiver
 ) -> None:
     neighbour = await new_org_api(live_client, db, "Neighbour organization")
-    tier = await live.post(
-        "notifications/configurations",
-        {
-            "name": "Tier above 2",
-            "code": "tier_above_2",
-            "eventName": ACCOUNT_CREATED,
-            "calculation": "new.customFields.tier > 2",
-        },
-    )
-    assert tier.status_code == 200, tier.text
+    tier = await tier_above_2_rule(live)
     beside = await wire(
         live, receiver, "/beside", calculation=None, always=True, event_name=ACCOUNT_CREATED
     )
@@ -62,12 +68,12 @@ async def test_a_rule_that_errors_holds_back_no_rule_and_no_organization(
     assert other.json["m3terEvent"]["notification"]["id"] == elsewhere.rule["id"]
     (same,) = await receiver.wait_for("/beside", 1)
     assert same.json["m3terEvent"]["notification"]["id"] == beside.rule["id"]
-    (error,) = await poll(lambda: rule_errors(live, tier.json()["id"]))
+    (error,) = await poll(lambda: rule_errors(live, tier["id"]))
     assert error["ruleVersion"] == 1
     assert "tier" in error["error"]
     evaluated = await live.post(
         "notifications/evaluate",
-        {"calculation": "new.customFields.tier > 2", "eventId": error["eventId"]},
+        {"calculation": TIER_ABOVE_2, "eventId": error["eventId"]},
     )
     assert evaluated.json()["result"]["recordedErrors"] == [error]
     assert await dead_letters(live, "dispatcher") == []

@@ -1,9 +1,11 @@
 """An event the dispatcher cannot handle (its payload cannot be read) holds back no other event,
 of its organization or another's: it is set aside after MB_MAX_ITEM_FAILURES tries, visible as
-a dead letter with an alert, and a replay dispatches it again."""
+a dead letter with an alert, and a replay dispatches it again. Each failure, and the setting
+aside, is logged with the event's orgId and eventId."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from sqlalchemy import update
@@ -12,9 +14,11 @@ from meterbell.domain.catalog import entity_by_name
 from meterbell.store.db import Database
 from meterbell.store.tables import events
 from meterbell.workers.dispatcher import Dispatcher
+from meterbell.workers.isolation import MAX_ITEM_FAILURES
 from tests.conftest import OrgApi
 from tests.factories import minimal_body
 from tests.faults import dead_letters, replayed, set_aside_alerts, steps_until_idle
+from tests.logcapture import json_lines
 
 PRODUCT_CREATED = "configuration.product.created"
 
@@ -76,3 +80,25 @@ async def test_an_event_that_keeps_failing_is_set_aside_and_the_others_flow(
     assert await fired_on(api, rule) == {good, poisoned}
     again = await api.post(f"deadletters/{letter['id']}/replay")
     assert again.status_code == 409, again.text
+
+
+async def test_each_failure_of_an_event_is_logged_with_its_ids_until_it_is_set_aside(
+    api: OrgApi, db: Database, json_log: io.StringIO
+) -> None:
+    await always_firing_rule(api)
+    poisoned = await product_event(api)
+    original = (await api.get(f"events/{poisoned}")).json()["m3terEvent"]
+    await set_payload(db, poisoned, {**original, "eventData": "not an object"})
+
+    await steps_until_idle(Dispatcher(db).step)
+
+    ids = {"worker": "dispatcher", "orgId": api.org_id, "eventId": poisoned}
+    lines = json_lines(json_log, **ids)
+    assert [(line["event"], line["attempts"]) for line in lines] == [
+        *[("work item failed", n) for n in range(1, MAX_ITEM_FAILURES + 1)],
+        ("work item set aside", MAX_ITEM_FAILURES),
+    ]
+    batches = json_lines(json_log, event="a batch failed: its items are retried one at a time")
+    with_it = [batch for batch in batches if poisoned in batch["eventIds"]]
+    assert len(with_it) == MAX_ITEM_FAILURES
+    assert all(api.org_id in batch["orgIds"] for batch in with_it)
