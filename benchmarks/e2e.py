@@ -15,6 +15,7 @@ loop's thread alone) and the machine's other load, and checks that every firing 
     .venv/bin/python benchmarks/e2e.py --preload 1000000 --preload-expired   # retention at work
     .venv/bin/python benchmarks/e2e.py --store postgres --cluster 2,1  # 2 API, 1 worker process
     .venv/bin/python benchmarks/e2e.py --cluster 1,1    # the same processes on one SQLite file
+    .venv/bin/python benchmarks/e2e.py --without-metrics  # the baseline of the metrics cost
 
 `--preload N` first writes N accounts and N events into the store (benchmarks/preload.py);
 with `--preload-expired` they are past retention, which runs every second and deletes them
@@ -67,6 +68,7 @@ RULES = 10
 COMMITMENTS = 64
 DRAIN_TIMEOUT_S = 60.0
 SQLITE_CLUSTER_POLL_S = 0.01  # no LISTEN/NOTIFY relay between processes on SQLite
+WITHOUT_METRICS = Path(__file__).with_name("without_metrics.py")
 ACCOUNT_ID = "6a3d5b1e-2c4f-4e8a-9b7c-000000000001"
 
 
@@ -361,6 +363,7 @@ def start_processes(
     a first start that creates the organization, then stops)."""
     secret_key = f"benchmark-{secrets.token_hex(16)}"
     env = {"MB_LOG_LEVEL": "warning", "MB_WEBHOOK_ALLOW_PRIVATE": "true"}
+    wrapper = [sys.executable, str(WITHOUT_METRICS)] if args.without_metrics else []
 
     def started(name: str, command: str = "serve", serve_args: tuple[str, ...] = ()) -> Server:
         server = Server(
@@ -371,6 +374,7 @@ def start_processes(
             secret_key=secret_key,
             name=name,
             command=command,
+            wrapper=wrapper,
         )
         stack.callback(server.stop)
         server.start()
@@ -412,6 +416,9 @@ def main() -> int:
     parser.add_argument("--signing", choices=sorted(SIGNING), default="M3TER_SIGNED_REQUEST")
     parser.add_argument("--wait-quiet", type=float, default=0.0, help="wait for an idle machine")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--without-metrics", action="store_true", help="counters and histograms as no-ops"
+    )
     args = parser.parse_args()
     store = "sqlite" if args.database_url else args.store
     interrupt_on_sigterm()

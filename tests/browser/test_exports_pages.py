@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from meterbell.domain.alerts import AlertType, Occurrence, ResourceType, Severity, ingest_cause
+from meterbell.domain.alerts import AlertType, Occurrence, ResourceType, Severity
 from meterbell.domain.clock import utcnow
 from meterbell.domain.deadletters import Worker, WorkItem
 from meterbell.services.alerts import raise_alert
@@ -274,7 +274,7 @@ def test_each_alert_links_to_the_page_of_its_resource(
         ResourceType.INTEGRATION_CONFIGURATION: (wired["config"]["id"], "Integrations"),
         ResourceType.EXPORT_JOB: (job_id, f"Export job {job_id[:8]}"),
         ResourceType.EXPORT_SCHEDULE: (schedule["id"], "Exports"),
-        ResourceType.METER: (ingest_cause("nope", "UndefinedMeter"), "Ingest"),
+        ResourceType.METER: ("nope", "Ingest"),
         ResourceType.DEAD_LETTER: (letter_id, f"Dead letter {letter_id[:8]}"),
     }
     assert set(resources) == set(ResourceType)

@@ -103,6 +103,7 @@ OWN_SCHEMAS: Mapping[str, Any] = {
                     "lastModifiedBy",
                 )
             },
+            "cause": {"type": ["string", "null"]},
             "version": {"type": "integer"},
             "count": {"type": "integer"},
             "eventIds": {"type": "array", "items": {"type": "string"}},

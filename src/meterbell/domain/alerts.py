@@ -8,7 +8,6 @@ so notification rules can forward alerts like any other event.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,8 +29,8 @@ from meterbell.domain.measurements import (
 
 # Related events kept on an alert: the latest ones.
 KEPT_EVENT_IDS = 10
-# Names the cause of an API_INGEST alert, a (meter, failure type) pair, as a UUID (v5).
-INGEST_CAUSES = uuid.UUID("44111bb5-de7a-4c05-879d-5732de10376d")
+# m3ter's longest meter code: an undefined meter's code, as an API_INGEST alert's resource.
+MAX_METER_CODE = 80
 
 
 class AlertType(StrEnum):
@@ -79,6 +78,8 @@ class Occurrence:
     resource_id: str
     description: str
     event_id: str | None = None
+    # Tells apart causes of one type on one resource: an API_INGEST alert's failure type.
+    cause: str = ""
 
 
 @dataclass
@@ -100,6 +101,7 @@ class AlertRow:
     dt_last_modified: datetime
     created_by: str
     last_modified_by: str
+    cause: str = ""
     seq: int = 0
 
 
@@ -120,6 +122,7 @@ def public_alert(alert: AlertRow) -> dict[str, Any]:
         "description": alert.description,
         "resourceType": alert.resource_type,
         "resourceId": alert.resource_id,
+        "cause": alert.cause or None,
         "eventIds": list(alert.event_ids),
         "count": alert.count,
         "dtFirstSeen": isoformat(alert.dt_first_seen),
@@ -141,6 +144,7 @@ ALERT_FIELDS: Mapping[str, str] = {
     "description": "string",
     "resourceType": "string",
     "resourceId": "string",
+    "cause": "string",
     "eventIds": "array",
     "count": "long",
     "dtFirstSeen": "string",
@@ -311,10 +315,9 @@ def is_evaluation_alert_change(event_name: str, m3ter_event: Mapping[str, Any]) 
     return bool(new.get("type") == AlertType.NOTIFICATION_EVALUATION_ERROR)
 
 
-def ingest_cause(meter: str, failure_type: str) -> str:
-    """The `resourceId` of the API_INGEST alert of a meter (its id, or the code no meter has)
-    and a failure type: a UUID named by `<meter>/<failure type>`."""
-    return str(uuid.uuid5(INGEST_CAUSES, f"{meter}/{failure_type}"))
+def ingest_resource(meter_id: str | None, meter_code: str) -> str:
+    """The `resourceId` of an API_INGEST alert: the meter's id, or the code no meter has."""
+    return meter_id or meter_code[:MAX_METER_CODE]
 
 
 _INGEST_ADVICE = {
@@ -343,7 +346,8 @@ def ingest_failure(
         type=AlertType.API_INGEST,
         severity=Severity.WARN,
         resource_type=ResourceType.METER,
-        resource_id=ingest_cause(meter_id or meter_code, failure.type),
+        resource_id=ingest_resource(meter_id, meter_code),
+        cause=failure.type,
         description=(
             f"Measurements {which} failed validation with {failure.type} (the latest: "
             f"{failure.reason}). {fate} Their ingest.validation.failure events link to each "

@@ -80,6 +80,7 @@ def _first_of(occurrences: Sequence[Occurrence], now: datetime) -> AlertRow:
         description=latest.description,
         resource_type=latest.resource_type,
         resource_id=latest.resource_id,
+        cause=latest.cause,
         event_ids=_with_events([], occurrences),
         count=len(occurrences),
         dt_first_seen=now,
@@ -109,9 +110,9 @@ async def raise_alerts(
     """Record a batch of occurrences in the caller's transaction: one alert change per cause
     (its count rises by the cause's occurrences), causes in a fixed order so that concurrent
     writers lock open alerts in the same order."""
-    causes: dict[tuple[str, AlertType, str], list[Occurrence]] = {}
+    causes: dict[tuple[str, AlertType, str, str], list[Occurrence]] = {}
     for occurrence in occurrences:
-        key = (occurrence.org_id, occurrence.type, occurrence.resource_id)
+        key = (occurrence.org_id, occurrence.type, occurrence.resource_id, occurrence.cause)
         causes.setdefault(key, []).append(occurrence)
     for key in sorted(causes):
         await _record(conn, causes[key], now)
@@ -127,9 +128,7 @@ async def _record(
         if await alert_store.insert_if_none_open(conn, first):
             await insert_events(conn, [_alert_event(None, first, now)])
             return first
-        current = await alert_store.open_alert_for_update(
-            conn, first.org_id, first.type, first.resource_id
-        )
+        current = await alert_store.open_alert_for_update(conn, first)
         if current is not None:
             bumped = _changed(
                 current,

@@ -43,7 +43,12 @@ async def insert_if_none_open(conn: AsyncConnection, alert: AlertRow) -> bool:
         insert_or_merge(conn, alerts)
         .values(_values(alert))
         .on_conflict_do_nothing(
-            index_elements=[alerts.c.org_id, alerts.c.type, alerts.c.resource_id],
+            index_elements=[
+                alerts.c.org_id,
+                alerts.c.type,
+                alerts.c.resource_id,
+                alerts.c.cause,
+            ],
             index_where=OPEN_ALERT,
         )
         .returning(alerts.c.seq)
@@ -51,20 +56,19 @@ async def insert_if_none_open(conn: AsyncConnection, alert: AlertRow) -> bool:
     return (await conn.execute(statement)).first() is not None
 
 
-def _open_cause(org_id: str, alert_type: AlertType, resource_id: str) -> ColumnElement[bool]:
+def _open_cause(alert: AlertRow) -> ColumnElement[bool]:
     return (
-        (alerts.c.org_id == org_id)
-        & (alerts.c.type == alert_type)
-        & (alerts.c.resource_id == resource_id)
+        (alerts.c.org_id == alert.org_id)
+        & (alerts.c.type == alert.type)
+        & (alerts.c.resource_id == alert.resource_id)
+        & (alerts.c.cause == alert.cause)
         & (alerts.c.status != AlertStatus.RESOLVED)
     )
 
 
-async def open_alert_for_update(
-    conn: AsyncConnection, org_id: str, alert_type: AlertType, resource_id: str
-) -> AlertRow | None:
-    """The open alert of a cause, locked until the transaction ends (PostgreSQL)."""
-    statement = select(alerts).where(_open_cause(org_id, alert_type, resource_id))
+async def open_alert_for_update(conn: AsyncConnection, alert: AlertRow) -> AlertRow | None:
+    """The open alert of `alert`'s cause, locked until the transaction ends (PostgreSQL)."""
+    statement = select(alerts).where(_open_cause(alert))
     if conn.dialect.name == "postgresql":
         statement = statement.with_for_update()
     row = (await conn.execute(statement)).first()

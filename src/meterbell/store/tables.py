@@ -367,7 +367,9 @@ alerts = Table(
     Column("status", String(20), nullable=False),
     Column("description", Text, nullable=False),
     Column("resource_type", String(40), nullable=False),
-    Column("resource_id", String(36), nullable=False),
+    Column("resource_id", String(80), nullable=False),
+    # Tells apart causes of one type on one resource (an API_INGEST alert's failure type).
+    Column("cause", String(40), nullable=False, server_default=""),
     Column("event_ids", Json, nullable=False),
     Column("count", BigInteger, nullable=False),
     Column("dt_first_seen", Timestamp, nullable=False),
@@ -382,6 +384,7 @@ alerts = Table(
         "org_id",
         "type",
         "resource_id",
+        "cause",
         unique=True,
         sqlite_where=OPEN_ALERT,
         postgresql_where=OPEN_ALERT,

@@ -9,7 +9,6 @@ from datetime import timedelta
 from typing import Any
 
 from meterbell.config import Settings
-from meterbell.domain.alerts import ingest_cause
 from meterbell.domain.clock import utcnow
 from meterbell.domain.measurements import INGEST_FAILURE
 from meterbell.store.db import Database
@@ -39,6 +38,11 @@ async def dispatch_all(db: Database) -> None:
         pass
 
 
+def cause_of(alert: dict[str, Any]) -> tuple[str, str]:
+    """An API_INGEST alert's meter (its id, or the code no meter has) and failure type."""
+    return alert["resourceId"], alert["cause"]
+
+
 async def test_ingest_failures_make_one_alert_per_meter_and_failure_type(
     api: OrgApi, db: Database
 ) -> None:
@@ -49,12 +53,12 @@ async def test_ingest_failures_make_one_alert_per_meter_and_failure_type(
     await validate_all(db)
     failures = await events_named(api, INGEST_FAILURE)
     assert len(failures) == 3
-    by_cause = {alert["resourceId"]: alert for alert in await alerts_of(api, "API_INGEST")}
+    by_cause = {cause_of(alert): alert for alert in await alerts_of(api, "API_INGEST")}
     assert set(by_cause) == {
-        ingest_cause(meter["id"], "MissingField"),
-        ingest_cause("no_such_meter", "UndefinedMeter"),
+        (meter["id"], "MissingField"),
+        ("no_such_meter", "UndefinedMeter"),
     }
-    fields = by_cause[ingest_cause(meter["id"], "MissingField")]
+    fields = by_cause[(meter["id"], "MissingField")]
     assert (fields["count"], fields["severity"], fields["status"]) == (2, "WARN", "NEW")
     assert fields["resourceType"] == "Meter"
     assert fields["description"].startswith(
@@ -67,16 +71,18 @@ async def test_ingest_failures_make_one_alert_per_meter_and_failure_type(
         if e["m3terEvent"]["eventData"]["newDto"]["type"] == "MissingField"
     }
     assert set(fields["eventIds"]) == missing_ids
-    undefined = by_cause[ingest_cause("no_such_meter", "UndefinedMeter")]
+    undefined = by_cause[("no_such_meter", "UndefinedMeter")]
     assert undefined["count"] == 1
     assert "Create the meter" in undefined["description"]
 
     await accepted(api, measurement(**missing))
     await validate_all(db)
-    assert {a["resourceId"]: a["count"] for a in await alerts_of(api, "API_INGEST")} == {
-        ingest_cause(meter["id"], "MissingField"): 3,
-        ingest_cause("no_such_meter", "UndefinedMeter"): 1,
+    assert {cause_of(a): a["count"] for a in await alerts_of(api, "API_INGEST")} == {
+        (meter["id"], "MissingField"): 3,
+        ("no_such_meter", "UndefinedMeter"): 1,
     }
+    of_meter = await api.get("alerts", params={"resourceId": meter["id"]})
+    assert [cause_of(a) for a in of_meter.json()["data"]] == [(meter["id"], "MissingField")]
     created_events = await events_named(api, "configuration.alert.created")
     assert len(created_events) == 2
 
@@ -90,7 +96,7 @@ async def test_a_submission_set_aside_raises_an_unexpected_error_alert(
         with contextlib.suppress(AttributeError, TypeError):
             await engine.step()
     [alert] = await alerts_of(api, "API_INGEST")
-    assert alert["resourceId"] == ingest_cause("", "UnexpectedError")
+    assert cause_of(alert) == ("", "UnexpectedError")
     assert alert["description"].startswith("Measurements without a meter code failed")
     assert "See the server log" in alert["description"]
     [failure] = await events_named(api, INGEST_FAILURE)

@@ -60,7 +60,14 @@ async def test_a_purge_that_keeps_failing_is_set_aside_and_the_others_run(
     later = Retention(db, retention_days=28, now=lambda: utcnow() + timedelta(days=29))
 
     async with refusing_deletes(db, "integration_runs"):
-        for _ in range(4):
+        # Until the expired events are gone and the runs' purge is set aside: earlier tests
+        # sharing the store may have left many events before this organization's.
+        passes = 0
+        while await event_ids(api) or not await retention_letters(db):
+            await later.step()
+            passes += 1
+            assert passes < 1000, "the expired events were not purged"
+        for _ in range(3):
             await later.step()
         assert await event_ids(api) == set()
         assert len(await run_ids(api, rule_id)) == 1
@@ -74,5 +81,8 @@ async def test_a_purge_that_keeps_failing_is_set_aside_and_the_others_run(
             .where(dead_letters.c.worker == "retention")
             .values(dt_replayed=utcnow())
         )
-    await later.step()
-    assert await run_ids(api, rule_id) == set()
+    passes = 0
+    while await run_ids(api, rule_id):  # other tests' expired runs may go first
+        await later.step()
+        passes += 1
+        assert passes < 1000, "the replayed purge did not delete the run"

@@ -3,25 +3,21 @@ keeps a failing rule from feeding on its own alert."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from meterbell.domain.alerts import (
     AlertType,
     evaluation_error,
-    ingest_cause,
+    ingest_resource,
     is_evaluation_alert_change,
     perform_error,
 )
 
 
-def test_an_ingest_cause_is_a_stable_uuid_per_meter_and_failure_type() -> None:
-    cause = ingest_cause("meter-1", "MissingField")
-    assert uuid.UUID(cause).version == 5
-    assert len(cause) == 36  # the width of alerts.resource_id
-    assert cause == ingest_cause("meter-1", "MissingField")
-    assert cause != ingest_cause("meter-1", "DuplicateUid")
-    assert cause != ingest_cause("meter-2", "MissingField")
+def test_an_ingest_alert_names_its_meter_or_the_code_no_meter_has() -> None:
+    assert ingest_resource("meter-id", "api_calls") == "meter-id"
+    assert ingest_resource(None, "api_calls") == "api_calls"
+    assert ingest_resource(None, "x" * 500) == "x" * 80  # m3ter's longest meter code
 
 
 def alert_change(
