@@ -52,6 +52,8 @@ bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python benchmarks/api.py
 	$(BENCH_VENV)/bin/python benchmarks/e2e.py
 	$(BENCH_VENV)/bin/python benchmarks/e2e.py --store postgres --postgres-url $(BENCH_PG)
+	$(BENCH_VENV)/bin/python benchmarks/e2e.py --without-metrics
+	$(BENCH_VENV)/bin/python benchmarks/metrics_cost.py
 	for shape in 1,1 2,1; do $(BENCH_VENV)/bin/python benchmarks/e2e.py --cluster $$shape || exit 1; done
 	$(BENCH_VENV)/bin/python benchmarks/e2e.py --preload 1000000
 	$(BENCH_VENV)/bin/python benchmarks/e2e.py --preload 1000000 --preload-expired
