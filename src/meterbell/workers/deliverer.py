@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -185,6 +186,7 @@ class Deliverer:
         self._results: list[Result] = []
         self._results_ready = asyncio.Event()
         self._secrets: dict[tuple[str, int], OpenedSecrets] = {}
+        self._spacing = StartSpacing()
         self._sender = SignedSender(
             timeout_s=limits.timeout_s,
             allow_private=limits.allow_private,
@@ -366,6 +368,8 @@ class Deliverer:
     async def _post(
         self, run: RunRow, target: DeliveryTarget
     ) -> tuple[AttemptOutcome, dict[str, Any]]:
+        if target.max_per_second is not None:
+            await self._spacing.turn(target.destination_id, target.max_per_second)
         started_at = self.now()
         sent = await self._send(run, target)
         ATTEMPT_SECONDS.observe(sent.seconds)
@@ -646,6 +650,23 @@ def _log_ids(run: RunRow) -> dict[str, Any]:
         "runId": run.id,
         "attempt": run.attempts + 1,
     }
+
+
+class StartSpacing:
+    """Starts to a rate-limited destination, kept 1/rate apart in this process. The store's
+    slots space them when they are handed out; after a stall (a long garbage collection, a
+    busy loop), runs whose slots have passed are claimed together, and this spaces them again."""
+
+    def __init__(self) -> None:
+        self._next_start: dict[str, float] = {}
+
+    async def turn(self, destination_id: str, per_second: float) -> None:
+        """Wait for this start's turn (taken at once, so starts waiting together go in order)."""
+        now = time.monotonic()
+        start = max(now, self._next_start.get(destination_id, now))
+        self._next_start[destination_id] = start + 1 / per_second
+        if start > now:
+            await asyncio.sleep(start - now)
 
 
 def _batch_ids(runs: list[RunRow]) -> dict[str, list[str]]:

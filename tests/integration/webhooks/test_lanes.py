@@ -32,6 +32,9 @@ M3TER = {"type": "M3TER_SIGNED_REQUEST", "apiKey": "key", "secret": "secret"}
 FIRINGS = 30
 PER_SECOND = 5
 UPDATES_IN_ORDER = 12
+STALLED_FIRINGS = 12
+# Past the slots of the 6 runs after the first: without spacing they would start together.
+STALL_S = 1.3
 FAIL_1_4_5_9 = (503, 200, 200, 500, 500, 200, 200, 200, 500)
 # Honoured on a 503: the failed run waits this long, and later runs could overtake it.
 RETRY_AFTER_S = "1"
@@ -74,13 +77,27 @@ async def test_a_capped_destination_gets_30_firings_at_5_a_second_and_none_fails
     await update_many(live, FIRINGS)
     arrived = await receiver.wait_for("/capped", FIRINGS, timeout_s=20)
     took = time.monotonic() - started
-    assert busiest_second(arrived) <= PER_SECOND + RATE_TOLERANCE
+    offsets = [round(r.at - arrived[0].at, 3) for r in arrived]
+    assert busiest_second(arrived) <= PER_SECOND + RATE_TOLERANCE, offsets
     # 30 starts 1/5 s apart: 5.8 s from the first to the last, "within about 6 s".
     assert 5.0 <= spread_s(arrived) <= 7.5, spread_s(arrived)
     assert took < 10, took
     assert sorted(amounts_spent(arrived)) == list(range(1, FIRINGS + 1))  # each once
     runs = await poll(lambda: _all_complete(db, webhook["id"], FIRINGS), timeout_s=10)
     assert {run.attempts for run in runs} == {1}, "a run held back by the cap counts no failure"
+
+
+async def test_runs_whose_slots_passed_during_a_stall_still_start_at_5_a_second(
+    live: OrgApi, receiver: Receiver
+) -> None:
+    await wire_webhook(live, receiver, "/stalled", M3TER, maxRequestsPerSecond=PER_SECOND)
+    await update_many(live, STALLED_FIRINGS)
+    await receiver.wait_for("/stalled", 1)  # the others are held, each with its slot
+    time.sleep(STALL_S)  # the fault: the event loop stalls (as in a long garbage collection)
+    arrived = await receiver.wait_for("/stalled", STALLED_FIRINGS, timeout_s=20)
+    offsets = [round(r.at - arrived[0].at, 3) for r in arrived]
+    assert busiest_second(arrived) <= PER_SECOND + RATE_TOLERANCE, offsets
+    assert sorted(amounts_spent(arrived)) == list(range(1, STALLED_FIRINGS + 1))
 
 
 async def _all_complete(db: Database, destination_id: str, count: int) -> list[Any] | None:
