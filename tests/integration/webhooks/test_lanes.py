@@ -93,7 +93,8 @@ async def test_runs_whose_slots_passed_during_a_stall_still_start_at_5_a_second(
     await wire_webhook(live, receiver, "/stalled", M3TER, maxRequestsPerSecond=PER_SECOND)
     await update_many(live, STALLED_FIRINGS)
     await receiver.wait_for("/stalled", 1)  # the others are held, each with its slot
-    time.sleep(STALL_S)  # the fault: the event loop stalls (as in a long garbage collection)
+    # The fault: the event loop stalls, as in a long garbage collection.
+    time.sleep(STALL_S)  # noqa: ASYNC251
     arrived = await receiver.wait_for("/stalled", STALLED_FIRINGS, timeout_s=20)
     offsets = [round(r.at - arrived[0].at, 3) for r in arrived]
     assert busiest_second(arrived) <= PER_SECOND + RATE_TOLERANCE, offsets
