@@ -365,13 +365,7 @@ def test_notification_webhook_and_integration_configuration(sdk: Sdk) -> None:
     assert client.notification_configurations.retrieve(rule.id).id == rule.id
     assert rule.id in {r.id for r in client.notification_configurations.list(ids=[rule.id])}
 
-    credentials: Any = {"type": "M3TER_SIGNED_REQUEST", "api_key": "key-1", "secret": "s3cret"}
-    webhook = client.webhooks.create(
-        name=f"hook-{suffix}",
-        description="billing receiver",
-        url="https://93.184.215.14/hooks/m3ter",
-        credentials=credentials,
-    )
+    webhook = client.webhooks.create(**webhook_fields(suffix))
     assert webhook.credentials is not None
     assert (webhook.credentials.api_key, webhook.credentials.type) == (
         "key-1",
@@ -379,13 +373,7 @@ def test_notification_webhook_and_integration_configuration(sdk: Sdk) -> None:
     )
     assert webhook.code is None
     coded = client.webhooks.update(
-        webhook.id,
-        name=f"hook-{suffix}",
-        description="billing receiver",
-        url="https://93.184.215.14/hooks/m3ter",
-        credentials=credentials,
-        code=f"hook-{suffix}",
-        version=1,
+        webhook.id, **webhook_fields(suffix), code=f"hook-{suffix}", version=1
     )
     assert (coded.code, coded.version) == (f"hook-{suffix}", 2)
     assert client.webhooks.retrieve(webhook.id).code == f"hook-{suffix}"
@@ -555,16 +543,23 @@ def test_bills_approved_and_locked_through_the_sdk(sdk: Sdk) -> None:
     assert client.integration_configurations.delete(config.id).id == config.id
 
 
+WEBHOOK_CREDENTIALS: Any = {"type": "M3TER_SIGNED_REQUEST", "api_key": "key-1", "secret": "s3cret"}
+
+
+def webhook_fields(suffix: str) -> dict[str, Any]:
+    """A webhook to a public address (nothing is sent there: its rules stay inactive)."""
+    return {
+        "name": f"hook-{suffix}",
+        "description": "billing receiver",
+        "url": "https://93.184.215.14/hooks/m3ter",
+        "credentials": WEBHOOK_CREDENTIALS,
+    }
+
+
 def test_webhook_deactivated_and_activated_again(sdk: Sdk) -> None:
     client = sdk.client
     suffix = uuid.uuid4().hex[:8]
-    credentials: Any = {"type": "M3TER_SIGNED_REQUEST", "api_key": "key-1", "secret": "s3cret"}
-    webhook = client.webhooks.create(
-        name=f"hook-{suffix}",
-        description="billing receiver",
-        url="https://93.184.215.14/hooks/m3ter",
-        credentials=credentials,
-    )
+    webhook = client.webhooks.create(**webhook_fields(suffix))
     assert webhook.active is True
     paused = client.webhooks.set_active(webhook.id, active=False)
     assert (paused.id, paused.active) == (webhook.id, False)
