@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from meterbell.domain.clock import as_utc
-from meterbell.domain.integrations import RunStatus
+from meterbell.domain.integrations import NOTIFICATION_ENTITY, RunStatus
 from meterbell.store import lanes as lane_store
 from meterbell.store.db import wake_after_commit
 from meterbell.store.tables import events, integration_health, integration_runs, run_attempts
@@ -65,6 +65,17 @@ class RunRow:
     # When the run's event was written: not a column of its own, known where runs are made
     # and claimed, for meterbell_delivery_seconds.
     event_time: datetime | None = field(default=None, compare=False)
+
+    def log_ids(self) -> dict[str, Any]:
+        """The ids every log line about the run, and the attempt it is at, carries."""
+        entity = "ruleId" if self.entity_type == NOTIFICATION_ENTITY else "entityId"
+        return {
+            "orgId": self.org_id,
+            "eventId": self.event_id,
+            entity: self.entity_id,
+            "runId": self.id,
+            "attempt": self.attempts + 1,
+        }
 
 
 RUN_COLUMNS = tuple(f.name for f in fields(RunRow) if f.name not in ("seq", "event_time"))

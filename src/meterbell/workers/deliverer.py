@@ -56,7 +56,6 @@ from meterbell.domain.integrations import (
     DISABLED_ERROR,
     INTEGRATION_CATEGORY,
     MISSING_MAPPING_ERROR,
-    NOTIFICATION_ENTITY,
     PERFORM_ERROR,
     SLACK_DESTINATION,
     VALIDATION_ERROR,
@@ -280,7 +279,7 @@ class Deliverer:
 
     def _hold_crashed(self, run: RunRow, error: Exception) -> None:
         """A run whose target could not even be read: its failed attempt goes to the writer."""
-        log.error("reading a run's destination failed", exc_info=error, **_log_ids(run))
+        log.error("reading a run's destination failed", exc_info=error, **run.log_ids())
         self._holding[run.id] = run
         self._results.append(self._crashed(run, None, error))
         self._results_ready.set()
@@ -310,7 +309,7 @@ class Deliverer:
 
     async def _deliver(self, run: RunRow, target: DeliveryTarget | None) -> None:
         # Each delivery is a task of its own: what it logs carries the run's ids.
-        structlog.contextvars.bind_contextvars(**_log_ids(run))
+        structlog.contextvars.bind_contextvars(**run.log_ids())
         try:
             result = await self._attempt(run, target)
         except Exception as exc:
@@ -346,11 +345,10 @@ class Deliverer:
     async def _attempt(self, run: RunRow, target: DeliveryTarget | None) -> Result:
         if target is None:
             reason = "Not sent: the integration configuration or its destination was deleted"
-            return Result(run, None, NextStep(RunStatus.ERROR, None, reason))
+            return _not_sent(run, None, NextStep(RunStatus.ERROR, None, reason))
         if target.closed_reason is not None:
-            return Result(
-                run, target, NextStep(RunStatus.DISABLED, None, f"Not sent: {target.closed_reason}")
-            )
+            step = NextStep(RunStatus.DISABLED, None, f"Not sent: {target.closed_reason}")
+            return _not_sent(run, target, step)
         outcome, attempt_log = await self._post(run, target)
         answered = self.now()
         step = next_step(outcome, run.attempts + 1, self.limits.policy, answered)
@@ -492,7 +490,7 @@ class Deliverer:
                 )
                 await self._set_aside(conn, result.run, UNRECORDABLE, now)
         except Exception:
-            log.exception("settling an unrecordable delivery result failed", **_log_ids(result.run))
+            log.exception("settling an unrecordable delivery result failed", **result.run.log_ids())
             return False
         self._release([result])
         return True
@@ -572,7 +570,7 @@ class Deliverer:
                 raised.append((failed, warning))
             return raised
         if await _disable_config(conn, run, why, now):
-            ids = {**_log_ids(run), "configId": run.config_id}
+            ids = {**run.log_ids(), "configId": run.config_id}
             after_commit(conn, lambda: log.warning("integration disabled", why=why, **ids))
             disabled = self._error_event(DISABLED_ERROR, run, outcome, f"Disabled: {why}", now)
             raised.append(
@@ -586,7 +584,7 @@ class Deliverer:
         """A run that ended ERROR through failures inside meterbell: its dead letter."""
         item = WorkItem(Worker.DELIVERER, run.org_id, run.id)
         await self.isolation.set_aside_now(
-            conn, item, error, run.attempts + 1, now, log_ids=_log_ids(run)
+            conn, item, error, run.attempts + 1, now, log_ids=run.log_ids()
         )
 
     def _error_event(
@@ -640,16 +638,9 @@ def _failure_alert(name: str, run: RunRow, reason: str, event_id: str) -> Occurr
     return perform_error(org_id, config_id, run.id, run.url, reason, event_id)
 
 
-def _log_ids(run: RunRow) -> dict[str, Any]:
-    """The ids every log line about a run, and the attempt it is at, carries."""
-    entity = "ruleId" if run.entity_type == NOTIFICATION_ENTITY else "entityId"
-    return {
-        "orgId": run.org_id,
-        "eventId": run.event_id,
-        entity: run.entity_id,
-        "runId": run.id,
-        "attempt": run.attempts + 1,
-    }
+def _not_sent(run: RunRow, target: DeliveryTarget | None, step: NextStep) -> Result:
+    log.warning("webhook run not sent", status=step.status, error=step.error)
+    return Result(run, target, step)
 
 
 class StartSpacing:

@@ -147,6 +147,7 @@ class Dispatcher:
             await alerts.raise_alerts(conn, _rule_error_alerts(batch, firings.rule_errors), now)
             await event_store.mark_dispatched(conn, [event.seq for event in batch], now)
         firings.count()
+        _log_not_sent(firings.runs)
         self._hand_over(firings)
         return len(batch)
 
@@ -198,6 +199,13 @@ class Dispatcher:
         ):
             run.status, run.lease_owner = RunStatus.STARTED, self.receiver.owner
             run.next_attempt_at, run.dt_started = now + self.receiver.lease, now
+
+
+def _log_not_sent(runs: list[tuple[RunRow, DeliveryTarget | None]]) -> None:
+    """Runs made DISABLED (their destination closed or gone) are never sent: say so."""
+    for run, _ in runs:
+        if run.status == RunStatus.DISABLED:
+            log.warning("webhook run not sent", **run.log_ids(), status=run.status, error=run.error)
 
 
 def _rule_error(

@@ -106,6 +106,22 @@ async def test_an_integration_its_receiver_disables_is_logged_with_the_ids_of_th
     assert "410 Gone" in disabled["why"]
 
 
+async def test_a_run_to_an_inactive_webhook_is_logged_as_not_sent_with_its_ids(
+    live: OrgApi, receiver: Receiver, json_log: io.StringIO
+) -> None:
+    wiring = await wire(live, receiver, "/asleep", calculation=None, always=True)
+    webhook_id = wiring.webhook["id"]
+    paused = await live.put(f"integrationdestinations/webhooks/{webhook_id}/active?active=false")
+    assert paused.status_code == 200, paused.text
+    run = await one_run(live, wiring)
+    assert run["status"] == "DISABLED"
+
+    (line,) = await logged(json_log, 1, event="webhook run not sent", runId=run["id"])
+    assert line == line | ids_of(live, wiring, run) | {"status": "DISABLED", "level": "warning"}
+    assert line["error"] == "Not sent: the webhook destination is inactive"
+    assert receiver.at("/asleep") == []
+
+
 async def test_a_rule_that_errors_on_an_event_is_logged_with_the_ids_of_both(
     live: OrgApi, json_log: io.StringIO
 ) -> None:
