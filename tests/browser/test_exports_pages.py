@@ -223,11 +223,23 @@ def test_the_exports_pages_read_without_javascript(
         context.close()
 
 
-def _raise(server: MeterbellServer, org_id: str, resource: ResourceType, resource_id: str) -> None:
+# An alert's cause shows beside its type (the failure type of an ingest alert).
+METER_CAUSE = {ResourceType.METER: "UndefinedMeter"}
+
+
+def _raise(
+    server: MeterbellServer, org_id: str, resource: ResourceType, resource_id: str, cause: str
+) -> None:
     async def write(db: Database) -> None:
         async with db.write() as conn:
             occurrence = Occurrence(
-                org_id, AlertType.DATA_EXPORT, Severity.ERROR, resource, resource_id, "Broken"
+                org_id,
+                AlertType.DATA_EXPORT,
+                Severity.ERROR,
+                resource,
+                resource_id,
+                "Broken",
+                cause=cause,
             )
             await raise_alert(conn, occurrence, utcnow())
 
@@ -279,8 +291,11 @@ def test_each_alert_links_to_the_page_of_its_resource(
     }
     assert set(resources) == set(ResourceType)
     for resource, (resource_id, _) in resources.items():
-        _raise(server, admin.org_id, resource, resource_id)
+        _raise(server, admin.org_id, resource, resource_id, METER_CAUSE.get(resource, ""))
     sign_in(page, server, admin)
+    page.goto(server.url(f"/console/orgs/{admin.org_id}/alerts"))
+    meter_row = page.get_by_role("row").filter(has_text="Meter nope")
+    expect(meter_row.get_by_role("cell").nth(2)).to_have_text("DATA_EXPORT (UndefinedMeter)")
     for resource, (resource_id, heading) in resources.items():
         page.goto(server.url(f"/console/orgs/{admin.org_id}/alerts"))
         page.get_by_role("link", name=f"{resource} {resource_id}").click()
