@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import orjson
@@ -19,6 +18,7 @@ import pytest
 
 from tests.e2e.commitments import authorised, new_commitment, spend, wire_every_update
 from tests.e2e.server import MeterbellServer
+from tests.integration.webhooks.test_delivery import poll
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.slow
@@ -34,16 +34,6 @@ ENGINE_ENV = {
 APP_SHUTDOWN_LINE = "Waiting for application shutdown."
 EXIT_BOUND_S = 10.0
 POLL_DEADLINE_S = 30.0
-T = TypeVar("T")
-
-
-async def polled(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
-    """The first non-empty answer of `probe`, polled until a deadline."""
-    deadline = asyncio.get_running_loop().time() + POLL_DEADLINE_S
-    while not (answer := await probe()):
-        assert asyncio.get_running_loop().time() < deadline, f"{what}: not within the deadline"
-        await asyncio.sleep(0.05)
-    return answer
 
 
 async def runs_of(api: httpx.AsyncClient, rule_id: str) -> list[dict[str, Any]]:
@@ -96,7 +86,7 @@ async def sigterm_and_release(server: MeterbellServer, release: asyncio.Event) -
     async def shutting_down() -> bool:
         return APP_SHUTDOWN_LINE in server.output()
 
-    await polled(shutting_down, "the app's shutdown")
+    await poll(shutting_down, timeout_s=POLL_DEADLINE_S)
     assert server.running, "the server exited with its requests still in flight"
     release.set()
     return await asyncio.to_thread(server.wait_exit, EXIT_BOUND_S)
@@ -130,8 +120,8 @@ async def test_sigterm_lets_requests_in_flight_finish_and_records_each_run_once(
             # One more run after the restart: once it is delivered and recorded, the
             # restarted deliverer has had its chance to send anything left over. Nothing was.
             await spend(api, commitment, RUNS + 1)
-            runs = await polled(
-                lambda: completed_runs(api, rule_id, RUNS + 1), "the run after the restart"
+            runs = await poll(
+                lambda: completed_runs(api, rule_id, RUNS + 1), timeout_s=POLL_DEADLINE_S
             )
             await assert_each_sent_once_and_recorded_once(api, receiver, runs)
     finally:
